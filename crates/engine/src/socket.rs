@@ -1,0 +1,282 @@
+//! [`Socket`]: one Engine.IO session, as the layer above sees it.
+//!
+//! A socket owns a bounded send queue. Whichever transport is current drains it: a polling
+//! `GET` takes every queued frame into one payload, the WebSocket driver writes them as frames.
+//! Frames that must stay together (a Socket.IO packet and its binary attachments) are queued
+//! as one item with [`Socket::send_many`], so no other sender can slip between them.
+
+use crate::error::{CloseReason, SendError};
+use crate::packet::{Frame, PacketType, ProtocolVersion};
+use crate::Sid;
+use http::HeaderMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use tokio::sync::{mpsc, Notify};
+
+/// One entry of a socket's send queue.
+#[derive(Debug)]
+pub(crate) enum Item {
+    One(Frame),
+    Many(Vec<Frame>),
+}
+
+impl Item {
+    pub(crate) fn frames(&self) -> &[Frame] {
+        match self {
+            Item::One(f) => std::slice::from_ref(f),
+            Item::Many(v) => v,
+        }
+    }
+}
+
+/// The transport a session currently uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    WebSocket,
+}
+
+impl TransportKind {
+    /// The name used in the `transport` query parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Polling => "polling",
+            TransportKind::WebSocket => "websocket",
+        }
+    }
+}
+
+/// What the handshake request carried: the layer above builds its handshake from it.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The request URI (path and query).
+    pub uri: http::Uri,
+    /// The peer address, when the server knows it (see [`RemoteAddr`](crate::RemoteAddr)).
+    pub remote_addr: Option<SocketAddr>,
+    /// When the handshake arrived.
+    pub time: SystemTime,
+    /// Whether the request came over TLS (`x-forwarded-proto: https` counts).
+    pub secure: bool,
+}
+
+impl RequestInfo {
+    /// The query parameters, percent-decoded, in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        crate::engine::parse_query(self.uri.query().unwrap_or(""))
+    }
+}
+
+pub(crate) const POLLING: u8 = 0;
+pub(crate) const UPGRADING: u8 = 1;
+pub(crate) const WEBSOCKET: u8 = 2;
+pub(crate) const CLOSED: u8 = 3;
+
+pub(crate) struct Shared<D> {
+    pub(crate) id: Sid,
+    pub(crate) version: ProtocolVersion,
+    pub(crate) tx: mpsc::Sender<Item>,
+    pub(crate) rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Item>>>,
+    pub(crate) state: AtomicU8,
+    /// A polling POST is being read.
+    pub(crate) posting: AtomicBool,
+    /// A pong (v4) or ping (v3) arrived over polling; the driver must look.
+    pub(crate) heartbeat_pending: AtomicBool,
+    /// Wakes the session driver (heartbeat, close, upgrade offers).
+    pub(crate) wake: Notify,
+    /// Wakes everything waiting for the session to close.
+    pub(crate) closed: Notify,
+    pub(crate) close_reason: Mutex<Option<CloseReason>>,
+    /// A WebSocket offered for an upgrade, picked up by the driver.
+    pub(crate) upgrade_offer: Mutex<Option<crate::transport::websocket::WsStream>>,
+    /// The server asked to close: flush, then close.
+    pub(crate) closing: AtomicBool,
+    pub(crate) request: RequestInfo,
+    pub(crate) data: D,
+}
+
+/// A handle to one Engine.IO session; cheap to clone.
+///
+/// `D` is the data the layer above keeps per session (see
+/// [`EngineHandler::Data`](crate::EngineHandler::Data)).
+pub struct Socket<D = ()>(pub(crate) Arc<Shared<D>>);
+
+impl<D> Clone for Socket<D> {
+    fn clone(&self) -> Self {
+        Socket(self.0.clone())
+    }
+}
+
+impl<D> fmt::Debug for Socket<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.0.id)
+            .field("transport", &self.transport())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<D> Socket<D> {
+    pub(crate) fn new(
+        id: Sid,
+        version: ProtocolVersion,
+        capacity: usize,
+        state: u8,
+        request: RequestInfo,
+        data: D,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(capacity);
+        Socket(Arc::new(Shared {
+            id,
+            version,
+            tx,
+            rx: Arc::new(tokio::sync::Mutex::new(rx)),
+            state: AtomicU8::new(state),
+            posting: AtomicBool::new(false),
+            heartbeat_pending: AtomicBool::new(false),
+            wake: Notify::new(),
+            closed: Notify::new(),
+            close_reason: Mutex::new(None),
+            upgrade_offer: Mutex::new(None),
+            closing: AtomicBool::new(false),
+            request,
+            data,
+        }))
+    }
+
+    /// The session id.
+    pub fn id(&self) -> Sid {
+        self.0.id
+    }
+
+    /// The protocol version the client speaks.
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.0.version
+    }
+
+    /// The current transport.
+    pub fn transport(&self) -> TransportKind {
+        match self.0.state.load(Ordering::Acquire) {
+            WEBSOCKET => TransportKind::WebSocket,
+            _ => TransportKind::Polling,
+        }
+    }
+
+    /// The handshake request.
+    pub fn request(&self) -> &RequestInfo {
+        &self.0.request
+    }
+
+    /// The layer above's data for this session.
+    pub fn data(&self) -> &D {
+        &self.0.data
+    }
+
+    /// Whether the session is closed.
+    pub fn is_closed(&self) -> bool {
+        self.0.state.load(Ordering::Acquire) == CLOSED
+    }
+
+    /// Queues a frame. Fails at once if the queue is full or the session closed.
+    pub fn send(&self, frame: Frame) -> Result<(), SendError<Frame>> {
+        self.send_item(Item::One(frame)).map_err(|e| match e {
+            SendError::Full(Item::One(f)) => SendError::Full(f),
+            SendError::Closed(Item::One(f)) => SendError::Closed(f),
+            _ => unreachable!("one frame in, one frame out"),
+        })
+    }
+
+    /// Queues frames that must reach the client back to back (a packet and its attachments).
+    pub fn send_many(&self, frames: Vec<Frame>) -> Result<(), SendError<Vec<Frame>>> {
+        self.send_item(Item::Many(frames)).map_err(|e| match e {
+            SendError::Full(Item::Many(f)) => SendError::Full(f),
+            SendError::Closed(Item::Many(f)) => SendError::Closed(f),
+            _ => unreachable!("frames in, frames out"),
+        })
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&self, text: &str) -> Result<(), SendError<Frame>> {
+        self.send(Frame::message(text))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&self, bytes: impl Into<bytes::Bytes>) -> Result<(), SendError<Frame>> {
+        self.send(Frame::binary(bytes))
+    }
+
+    /// How many more items the send queue takes right now.
+    pub fn capacity(&self) -> usize {
+        self.0.tx.capacity()
+    }
+
+    fn send_item(&self, item: Item) -> Result<(), SendError<Item>> {
+        if self.is_closed() || self.0.closing.load(Ordering::Acquire) {
+            return Err(SendError::Closed(item));
+        }
+        self.0.tx.try_send(item).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(i) => SendError::Full(i),
+            mpsc::error::TrySendError::Closed(i) => SendError::Closed(i),
+        })
+    }
+
+    /// Closes the session from the server side (reason `forced close`).
+    ///
+    /// Frames already queued are flushed first; then a polling client gets the close packet
+    /// (`1`) and a WebSocket client the close frame.
+    pub fn close(&self) {
+        if self.0.closing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // The close marker goes behind what is queued; if the queue is full the session
+        // closes at once (the client was not reading anyway).
+        if self
+            .0
+            .tx
+            .try_send(Item::One(Frame::control(PacketType::Close)))
+            .is_err()
+        {
+            self.mark_closed(CloseReason::ForcedClose);
+        }
+        self.0.wake.notify_one();
+    }
+
+    /// Marks the session closed; true for the caller that closed it.
+    pub(crate) fn mark_closed(&self, reason: CloseReason) -> bool {
+        let prev = self.0.state.swap(CLOSED, Ordering::AcqRel);
+        if prev == CLOSED {
+            return false;
+        }
+        if let Ok(mut r) = self.0.close_reason.lock() {
+            *r = Some(reason);
+        }
+        self.0.closed.notify_waiters();
+        self.0.wake.notify_one();
+        true
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.0.close_reason.lock().ok().and_then(|r| *r)
+    }
+
+    /// Resolves once the session is closed.
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.0.closed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Transports: thin drivers between HTTP/WebSocket I/O and the sans-IO core.
+
+pub(crate) mod http;
+pub(crate) mod polling;
+pub(crate) mod websocket;
+
+use crate::engine::{Engine, EngineHandler, Message};
+use crate::error::CloseReason;
+use crate::packet::Packet;
+use crate::socket::Socket;
+
+/// What a transport does after handing a packet to the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    Continue,
+    /// A pong (v4) or ping (v3) for the heartbeat.
+    Heartbeat,
+    Close(CloseReason),
+}
+
+/// The common packet rules of every transport once a session is open.
+pub(crate) fn on_packet<H: EngineHandler>(
+    engine: &Engine<H>,
+    socket: &Socket<H::Data>,
+    packet: Packet,
+) -> Next {
+    match packet {
+        Packet::Message(text) => {
+            engine.handler().on_message(socket, Message::Text(text));
+            Next::Continue
+        }
+        Packet::Binary(bytes) => {
+            engine.handler().on_message(socket, Message::Binary(bytes));
+            Next::Continue
+        }
+        Packet::Pong(_) => match socket.protocol() {
+            crate::ProtocolVersion::V3 => Next::Close(CloseReason::TransportError),
+            _ => Next::Heartbeat,
+        },
+        Packet::Ping(_) => match socket.protocol() {
+            crate::ProtocolVersion::V3 => Next::Heartbeat,
+            // "invalid heartbeat direction"
+            _ => Next::Close(CloseReason::TransportError),
+        },
+        Packet::Close => Next::Close(CloseReason::TransportClose),
+        Packet::Open | Packet::Upgrade | Packet::Noop => Next::Continue,
+    }
+}
