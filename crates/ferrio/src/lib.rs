@@ -1,1 +1,3 @@
 //! Socket.IO
+
+pub mod parser;
