@@ -1,0 +1,220 @@
+//! The conformance server of `shared/conformance/CONTRACT.md`: every black-box test and
+//! benchmark drives it, and `reference-server.mjs` is the same on the Node.js reference.
+//!
+//! Environment: `PORT` (3000), `RECOVERY_MS` (connection state recovery, off),
+//! `PING_INTERVAL_MS` (300), `PING_TIMEOUT_MS` (200), `REDIS_URL` (not supported yet: the
+//! in-memory adapter is used and a warning printed). Prints `listening on <PORT>` once it
+//! accepts connections. Run with `cargo run --release --example conformance`.
+
+use ferrio::engine::Cors;
+use ferrio::parser::Payload;
+use ferrio::{
+    AckSender, BroadcastAckError, ConnectError, Data, RecoveryConfig, SocketIo, SocketRef,
+};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn env_ms(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+}
+
+/// Splits the first `n` JSON arguments off a payload; the rest keeps the attachments.
+fn split_args(args: Payload, n: usize) -> Option<(Vec<Value>, Payload)> {
+    let Payload { value, attachments } = args;
+    let Value::Array(mut items) = value else {
+        return None;
+    };
+    if items.len() < n {
+        return None;
+    }
+    let rest = items.split_off(n);
+    Some((items, Payload::with_attachments(rest, attachments)))
+}
+
+fn on_main(socket: SocketRef, io: SocketIo) {
+    socket.emit("auth", &socket.handshake().auth).ok();
+
+    socket.on("message", |socket: SocketRef, args: Payload| async move {
+        socket.emit_payload("message-back", args).ok();
+    });
+    socket.on(
+        "message-with-ack",
+        |args: Payload, ack: AckSender| async move {
+            ack.send_raw(args).ok();
+        },
+    );
+    socket.on(
+        "join",
+        |socket: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
+            socket.join(room);
+            ack.send(&rooms(&socket)).ok();
+        },
+    );
+    socket.on(
+        "leave",
+        |socket: SocketRef, Data(room): Data<String>, ack: AckSender| async move {
+            socket.leave(room);
+            ack.send(&rooms(&socket)).ok();
+        },
+    );
+    let io2 = io.clone();
+    socket.on("to-room", move |args: Payload| {
+        let io = io2.clone();
+        async move {
+            let Some((head, rest)) = split_args(args, 2) else {
+                return;
+            };
+            if let (Some(room), Some(event)) = (head[0].as_str(), head[1].as_str()) {
+                io.to(room).emit_payload(event, rest).await.ok();
+            }
+        }
+    });
+    socket.on("broadcast", |socket: SocketRef, args: Payload| async move {
+        let Some((head, rest)) = split_args(args, 1) else {
+            return;
+        };
+        if let Some(event) = head[0].as_str() {
+            socket.broadcast().emit_payload(event, rest).await.ok();
+        }
+    });
+    socket.on(
+        "ask",
+        |socket: SocketRef, args: Payload, ack: AckSender| async move {
+            let Some((head, rest)) = split_args(args, 1) else {
+                return;
+            };
+            let Some(event) = head[0].as_str() else {
+                return;
+            };
+            let answer = socket
+                .emit_payload_with_ack::<Payload>(event, rest, Duration::from_millis(1000))
+                .await;
+            let reply = match answer {
+                Ok(Payload { value, attachments }) => Payload::with_attachments(
+                    vec![json!({ "ok": true, "res": value })],
+                    attachments,
+                ),
+                Err(_) => Payload::new(vec![json!({ "ok": false, "res": [] })]),
+            };
+            ack.send_raw(reply).ok();
+        },
+    );
+    let io2 = io.clone();
+    socket.on(
+        "ask-room",
+        move |Data((room, event)): Data<(String, String)>, ack: AckSender| {
+            let io = io2.clone();
+            async move {
+                let answers = io
+                    .to(room)
+                    .timeout(Duration::from_millis(1000))
+                    .emit_with_ack::<Payload, _>(&event, &())
+                    .await;
+                let first = |p: Vec<Payload>| -> Vec<Value> {
+                    p.into_iter()
+                        .map(|p| p.items().first().cloned().unwrap_or(Value::Null))
+                        .collect()
+                };
+                let reply = match answers {
+                    Ok(r) => json!({ "ok": true, "responses": first(r) }),
+                    Err(BroadcastAckError::Timeout { responses }) => {
+                        json!({ "ok": false, "responses": first(responses) })
+                    }
+                    Err(_) => json!({ "ok": false, "responses": [] }),
+                };
+                ack.send(&reply).ok();
+            }
+        },
+    );
+    socket.on("count", move |ack: AckSender| {
+        let io = io.clone();
+        async move {
+            let n = io.fetch_sockets().await.map(|s| s.len()).unwrap_or(0);
+            ack.send(&n).ok();
+        }
+    });
+    socket.on(
+        "handshake",
+        |socket: SocketRef, ack: AckSender| async move {
+            let h = socket.handshake();
+            ack.send(&json!({ "query": h.query, "auth": h.auth })).ok();
+        },
+    );
+    socket.on("disconnect-me", |socket: SocketRef| async move {
+        socket.disconnect(false);
+    });
+    socket.on("close-me", |socket: SocketRef| async move {
+        socket.disconnect(true);
+    });
+}
+
+fn rooms(socket: &SocketRef) -> Vec<String> {
+    let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+    rooms.sort();
+    rooms
+}
+
+fn is_dynamic(name: &str) -> bool {
+    name.strip_prefix("/dyn-").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    if std::env::var_os("REDIS_URL").is_some() {
+        eprintln!("REDIS_URL is not supported yet: using the in-memory adapter");
+    }
+    let recovery = env_ms("RECOVERY_MS").map(|d| RecoveryConfig {
+        max_disconnection_duration: d,
+        ..Default::default()
+    });
+    let io = SocketIo::builder()
+        .ping_interval(env_ms("PING_INTERVAL_MS").unwrap_or(Duration::from_millis(300)))
+        .ping_timeout(env_ms("PING_TIMEOUT_MS").unwrap_or(Duration::from_millis(200)))
+        .max_http_buffer_size(1_000_000)
+        .connect_timeout(Duration::from_millis(1000))
+        .map_engine(|e| e.with_cors(Some(Cors::any())))
+        .connection_state_recovery(recovery)
+        .build();
+
+    let io2 = io.clone();
+    io.ns("/", move |socket: SocketRef| {
+        on_main(socket, io2.clone());
+        async {}
+    });
+    io.ns("/custom", |socket: SocketRef| async move {
+        socket.emit("auth", &socket.handshake().auth).ok();
+    });
+    io.ns("/private", |socket: SocketRef| async move {
+        socket.emit("auth", &socket.handshake().auth).ok();
+    })
+    .with(|socket: SocketRef| async move {
+        if socket.handshake().auth.get("token").and_then(Value::as_str) == Some("secret") {
+            Ok(())
+        } else {
+            Err(ConnectError::new("unauthorized").with_data(json!({ "reason": "bad token" })))
+        }
+    });
+    io.dyn_ns(is_dynamic, |socket: SocketRef| async move {
+        socket.emit("nsp", socket.nsp()).ok();
+    });
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("listening on {port}");
+    ferrio::engine::serve(listener, io.into_service()).await
+}

@@ -1,0 +1,402 @@
+//! [`Namespace`]: a channel of the connection, with its sockets, rooms and middlewares.
+
+use crate::adapter::{Adapter, BroadcastOptions, Room, RoomEvent};
+use crate::client::EncodedFrames;
+use crate::handler::{ConnectHandler, ConnectMiddleware};
+use crate::parser::{Packet, Payload};
+use crate::recovery::RecoveryStore;
+use crate::remote::RemoteSocket;
+use crate::socket::{AckSlot, SocketRef};
+use ferrio_engine::Sid;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
+
+type RoomListener = Arc<dyn Fn(&RoomEvent) + Send + Sync>;
+
+/// What a namespace does with connections: its handler and middlewares. Shared by the
+/// children of a dynamic namespace.
+pub(crate) struct Setup {
+    pub(crate) handler: Arc<dyn ConnectHandler>,
+    pub(crate) middlewares: RwLock<Vec<Arc<dyn ConnectMiddleware>>>,
+}
+
+#[derive(Default)]
+struct Rooms {
+    rooms: HashMap<Room, HashSet<Sid>>,
+    sids: HashMap<Sid, HashSet<Room>>,
+}
+
+/// A namespace on this server.
+///
+/// The `*_local` methods are the one-server part of the [`Adapter`] operations; adapters call
+/// them.
+pub struct Namespace {
+    pub(crate) name: String,
+    pub(crate) setup: Arc<Setup>,
+    pub(crate) adapter: Arc<dyn Adapter>,
+    pub(crate) recovery: Option<RecoveryStore>,
+    /// Called when the last socket leaves (cleanup of empty dynamic children).
+    pub(crate) on_empty: Option<Box<dyn Fn(&str) + Send + Sync>>,
+    sockets: RwLock<HashMap<Sid, SocketRef>>,
+    rooms: RwLock<Rooms>,
+    room_listeners: RwLock<Vec<RoomListener>>,
+    ack_ids: AtomicU64,
+}
+
+impl fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .field("sockets", &self.socket_count())
+            .finish()
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Namespace {
+    pub(crate) fn new(
+        name: String,
+        setup: Arc<Setup>,
+        adapter: Arc<dyn Adapter>,
+        recovery: Option<RecoveryStore>,
+        on_empty: Option<Box<dyn Fn(&str) + Send + Sync>>,
+    ) -> Self {
+        Namespace {
+            name,
+            setup,
+            adapter,
+            recovery,
+            on_empty,
+            sockets: RwLock::new(HashMap::new()),
+            rooms: RwLock::new(Rooms::default()),
+            room_listeners: RwLock::new(Vec::new()),
+            ack_ids: AtomicU64::new(0),
+        }
+    }
+
+    /// The name, e.g. `/` or `/admin`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many sockets of this server are connected to the namespace.
+    pub fn socket_count(&self) -> usize {
+        read(&self.sockets).len()
+    }
+
+    /// The connected socket with this id, on this server.
+    pub fn socket(&self, id: Sid) -> Option<SocketRef> {
+        read(&self.sockets).get(&id).cloned()
+    }
+
+    /// Every connected socket of this server.
+    pub fn sockets(&self) -> Vec<SocketRef> {
+        read(&self.sockets).values().cloned().collect()
+    }
+
+    /// Every room of this server with at least one socket.
+    pub fn rooms(&self) -> Vec<Room> {
+        read(&self.rooms).rooms.keys().cloned().collect()
+    }
+
+    /// Adds a listener of room events (`create-room`, `delete-room`, `join-room`,
+    /// `leave-room`).
+    pub fn on_room_event<F: Fn(&RoomEvent) + Send + Sync + 'static>(&self, f: F) {
+        write(&self.room_listeners).push(Arc::new(f));
+    }
+
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.ack_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn emit_room_events(&self, events: Vec<RoomEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let listeners = read(&self.room_listeners).clone();
+        for l in &listeners {
+            for e in &events {
+                l(e);
+            }
+        }
+    }
+
+    // ---- rooms ------------------------------------------------------------------------
+
+    pub(crate) fn join(&self, id: Sid, rooms: Vec<Room>) {
+        let mut events = Vec::new();
+        {
+            let mut r = write(&self.rooms);
+            for room in rooms {
+                if !r.sids.entry(id).or_default().insert(room.clone()) {
+                    continue;
+                }
+                let members = r.rooms.entry(room.clone()).or_default();
+                if members.is_empty() {
+                    events.push(RoomEvent::Create(room.clone()));
+                }
+                members.insert(id);
+                events.push(RoomEvent::Join(room, id));
+            }
+        }
+        self.emit_room_events(events);
+    }
+
+    pub(crate) fn leave(&self, id: Sid, room: &Room) {
+        let mut events = Vec::new();
+        {
+            let mut r = write(&self.rooms);
+            leave_locked(&mut r, id, room, &mut events);
+        }
+        self.emit_room_events(events);
+    }
+
+    fn leave_all(&self, id: Sid) {
+        let mut events = Vec::new();
+        {
+            let mut r = write(&self.rooms);
+            let rooms: Vec<Room> = r
+                .sids
+                .get(&id)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
+            for room in rooms {
+                leave_locked(&mut r, id, &room, &mut events);
+            }
+            r.sids.remove(&id);
+        }
+        self.emit_room_events(events);
+    }
+
+    pub(crate) fn socket_rooms(&self, id: Sid) -> Vec<Room> {
+        let r = read(&self.rooms);
+        let mut rooms: Vec<Room> = r
+            .sids
+            .get(&id)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        rooms.sort();
+        rooms
+    }
+
+    // ---- membership -------------------------------------------------------------------
+
+    pub(crate) fn add_socket(&self, socket: &SocketRef, rooms: Vec<Room>) {
+        write(&self.sockets).insert(socket.id(), socket.clone());
+        let mut all = vec![Room::from(socket.id().as_str())];
+        all.extend(rooms);
+        self.join(socket.id(), all);
+    }
+
+    pub(crate) fn remove_socket(&self, socket: &SocketRef) {
+        self.leave_all(socket.id());
+        let empty = {
+            let mut sockets = write(&self.sockets);
+            sockets.remove(&socket.id());
+            sockets.is_empty()
+        };
+        if empty {
+            if let Some(f) = &self.on_empty {
+                f(&self.name);
+            }
+        }
+    }
+
+    /// The local sockets that `opts` selects, each once.
+    pub fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketRef> {
+        let r = read(&self.rooms);
+        let except: HashSet<Sid> = opts
+            .except
+            .iter()
+            .filter_map(|room| r.rooms.get(room))
+            .flatten()
+            .copied()
+            .collect();
+        let sockets = read(&self.sockets);
+        if opts.rooms.is_empty() {
+            return sockets
+                .iter()
+                .filter(|(id, _)| !except.contains(id))
+                .map(|(_, s)| s.clone())
+                .collect();
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for room in &opts.rooms {
+            let Some(members) = r.rooms.get(room) else {
+                continue;
+            };
+            for id in members {
+                if except.contains(id) || !seen.insert(*id) {
+                    continue;
+                }
+                if let Some(s) = sockets.get(id) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+
+    // ---- the local halves of the adapter operations -----------------------------------
+
+    /// Sends an EVENT to the local sockets `opts` selects, encoded once.
+    pub fn broadcast_local(&self, mut data: Payload, opts: &BroadcastOptions) {
+        if let Some(store) = &self.recovery {
+            if !opts.flags.volatile {
+                store.store(&mut data, opts);
+            }
+        }
+        let targets = self.local_sockets(opts);
+        if targets.is_empty() {
+            return;
+        }
+        let event = data
+            .items()
+            .first()
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned();
+        let packet = Packet::event(self.name.clone(), data, None);
+        let frames = EncodedFrames::encode(&packet);
+        let Packet {
+            kind: crate::parser::PacketKind::Event { data, .. },
+            ..
+        } = &packet
+        else {
+            return;
+        };
+        for socket in targets {
+            socket.notify_outgoing(&event, data);
+            let _ = socket.0.conn.send_frames(&frames, opts.flags.volatile);
+        }
+    }
+
+    /// Sends an EVENT with ack id `id` to the local sockets; returns how many were reached.
+    pub fn broadcast_with_ack_local(
+        &self,
+        data: Payload,
+        opts: &BroadcastOptions,
+        id: u64,
+        acks: mpsc::UnboundedSender<Payload>,
+    ) -> usize {
+        let targets = self.local_sockets(opts);
+        if targets.is_empty() {
+            return 0;
+        }
+        let packet = Packet::event(self.name.clone(), data, Some(id));
+        let frames = EncodedFrames::encode(&packet);
+        let mut n = 0;
+        for socket in targets {
+            socket.register_ack(id, AckSlot::Many(acks.clone()));
+            if socket
+                .0
+                .conn
+                .send_frames(&frames, opts.flags.volatile)
+                .is_ok()
+            {
+                n += 1;
+            } else {
+                socket.take_ack(id);
+            }
+        }
+        n
+    }
+
+    /// The local sockets `opts` selects, as [`RemoteSocket`]s.
+    pub fn fetch_sockets_local(self: &Arc<Self>, opts: &BroadcastOptions) -> Vec<RemoteSocket> {
+        self.local_sockets(opts)
+            .iter()
+            .map(|s| RemoteSocket::from_local(self.clone(), s))
+            .collect()
+    }
+
+    /// Makes the local sockets `opts` selects join `rooms`.
+    pub fn add_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        for s in self.local_sockets(opts) {
+            self.join(s.id(), rooms.to_vec());
+        }
+    }
+
+    /// Makes the local sockets `opts` selects leave `rooms`.
+    pub fn del_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        for s in self.local_sockets(opts) {
+            for room in rooms {
+                self.leave(s.id(), room);
+            }
+        }
+    }
+
+    /// Disconnects the local sockets `opts` selects.
+    pub fn disconnect_sockets_local(&self, opts: &BroadcastOptions, close: bool) {
+        for s in self.local_sockets(opts) {
+            s.disconnect(close);
+        }
+    }
+}
+
+fn leave_locked(r: &mut Rooms, id: Sid, room: &Room, events: &mut Vec<RoomEvent>) {
+    let removed = r.sids.get_mut(&id).is_some_and(|s| s.remove(room));
+    if !removed {
+        return;
+    }
+    if let Some(members) = r.rooms.get_mut(room) {
+        members.remove(&id);
+        events.push(RoomEvent::Leave(room.clone(), id));
+        if members.is_empty() {
+            r.rooms.remove(room);
+            events.push(RoomEvent::Delete(room.clone()));
+        }
+    }
+}
+
+/// Setup of a namespace: add middlewares after [`SocketIo::ns`](crate::SocketIo::ns).
+#[derive(Clone)]
+pub struct NamespaceRef {
+    pub(crate) setup: Arc<Setup>,
+    pub(crate) ns: Option<Arc<Namespace>>,
+}
+
+impl fmt::Debug for NamespaceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NamespaceRef")
+            .field("ns", &self.ns.as_ref().map(|n| n.name.clone()))
+            .finish()
+    }
+}
+
+impl NamespaceRef {
+    /// Adds a middleware run, in order, before each socket joins (`namespace.use`). An
+    /// `Err` refuses the socket with a CONNECT_ERROR.
+    ///
+    /// ```no_run
+    /// use ferrio::{ConnectError, SocketIo, SocketRef};
+    /// # fn f(io: SocketIo) {
+    /// io.ns("/private", |_s: SocketRef| async move {}).with(|socket: SocketRef| async move {
+    ///     match socket.handshake().auth.get("token") {
+    ///         Some(t) if t == "secret" => Ok(()),
+    ///         _ => Err(ConnectError::new("unauthorized")),
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn with<M: ConnectMiddleware>(self, middleware: M) -> Self {
+        write(&self.setup.middlewares).push(Arc::new(middleware));
+        self
+    }
+
+    /// The namespace (none for a dynamic namespace's parent).
+    pub fn namespace(&self) -> Option<&Arc<Namespace>> {
+        self.ns.as_ref()
+    }
+}
