@@ -184,13 +184,15 @@ impl ServerInner {
             } else {
                 None
             };
-        Arc::new(Namespace::new(
+        let ns = Arc::new(Namespace::new(
             name.to_owned(),
             setup,
             (self.config.adapter)(name),
             self.config.recovery.map(RecoveryStore::new),
             on_empty,
-        ))
+        ));
+        ns.adapter.init(&ns);
+        ns
     }
 
     /// The namespace a CONNECT names: a static one, or a new child of a dynamic one.
@@ -441,6 +443,15 @@ impl SocketIo {
     pub async fn close(&self, deadline: Duration) {
         self.inner.closing.store(true, Ordering::Release);
         self.engine.close(deadline).await;
+        let nsps: Vec<_> = match self.inner.nsps.read() {
+            Ok(n) => n.values().cloned().collect(),
+            Err(_) => Vec::new(),
+        };
+        for ns in nsps {
+            if let Err(e) = ns.adapter.close().await {
+                tracing::warn!(target: "ferrio::server", nsp = %ns.name, error = %e, "adapter close failed");
+            }
+        }
     }
 }
 

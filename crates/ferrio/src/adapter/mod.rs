@@ -140,6 +140,18 @@ pub type AdapterFuture<T> = Pin<Box<dyn Future<Output = Result<T, AdapterError>>
 /// `local` is the namespace on this server; `Namespace`'s `local_*` methods do the
 /// one-server part of each operation.
 pub trait Adapter: Send + Sync + 'static {
+    /// Called once when the namespace is created, before any socket joins: a cluster adapter
+    /// keeps a [`Weak`](std::sync::Weak) handle to apply what other servers send, and starts
+    /// its subscriptions.
+    fn init(&self, local: &Arc<Namespace>) {
+        let _ = local;
+    }
+
+    /// Called when the namespace is dropped or the server closes.
+    fn close(&self) -> AdapterFuture<()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// Sends an EVENT (`data` = `[event, ...args]`) to the matching sockets.
     fn broadcast(
         &self,
