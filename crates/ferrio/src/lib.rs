@@ -31,6 +31,8 @@
 //!   [`SocketIo::to`], and the [`BroadcastOperators`].
 //! - **Recovery**: [`SocketIoBuilder::connection_state_recovery`].
 //! - **Adapters**: [`adapter::Adapter`], the cluster interface; [`adapter::MemoryAdapter`].
+//! - **The browser client**: [`SocketIoBuilder::serve_client`] serves the official
+//!   `socket.io.js` at `/socket.io/socket.io.js` ([`client_bundle`]).
 //!
 //! ## Logs
 //! Ferrio logs with `tracing` on the targets `ferrio::client`, `ferrio::socket`,
@@ -41,6 +43,7 @@
 
 pub mod adapter;
 mod client;
+pub mod client_bundle;
 mod errors;
 pub mod handler;
 mod handshake;
@@ -49,15 +52,17 @@ mod operators;
 pub mod parser;
 mod recovery;
 mod remote;
+mod rooms;
 mod server;
 mod socket;
 
 pub use client::{Client, ClientData};
+pub use client_bundle::{ClientBundle, SocketIoLayer, SocketIoService};
 pub use errors::{AckError, ConnectError, DisconnectReason, EmitError};
 pub use ferrio_engine::{self as engine, Sid};
 pub use handler::{Data, Event, TryData};
 pub use handshake::Handshake;
-pub use namespace::{Namespace, NamespaceRef};
+pub use namespace::{Namespace, NamespaceRef, ServerSideAck};
 pub use operators::{BroadcastAckError, BroadcastOperators, DEFAULT_ACK_TIMEOUT};
 pub use recovery::RecoveryConfig;
 pub use remote::RemoteSocket;

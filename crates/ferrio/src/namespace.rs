@@ -6,27 +6,39 @@ use crate::handler::{ConnectHandler, ConnectMiddleware};
 use crate::parser::{Packet, Payload};
 use crate::recovery::RecoveryStore;
 use crate::remote::RemoteSocket;
+use crate::rooms::Rooms;
 use crate::socket::{AckSlot, SocketRef};
 use ferrio_engine::Sid;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
 
 type RoomListener = Arc<dyn Fn(&RoomEvent) + Send + Sync>;
+type ServerSideListener = Arc<dyn Fn(Payload, Option<ServerSideAck>) + Send + Sync>;
+
+/// Answers an event another server sent with `serverSideEmit` and an acknowledgement
+/// callback. Cheap to clone: every listener gets one, the first answer is sent.
+#[derive(Debug, Clone)]
+pub struct ServerSideAck(Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<Payload>>>>);
+
+impl ServerSideAck {
+    /// Sends `args` (the acknowledgement's argument list) to the emitting server; only the
+    /// first call of all the clones counts.
+    pub fn send(&self, args: Payload) {
+        let tx = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(tx) = tx {
+            let _ = tx.send(args);
+        }
+    }
+}
 
 /// What a namespace does with connections: its handler and middlewares. Shared by the
 /// children of a dynamic namespace.
 pub(crate) struct Setup {
     pub(crate) handler: Arc<dyn ConnectHandler>,
     pub(crate) middlewares: RwLock<Vec<Arc<dyn ConnectMiddleware>>>,
-}
-
-#[derive(Default)]
-struct Rooms {
-    rooms: HashMap<Room, HashSet<Sid>>,
-    sids: HashMap<Sid, HashSet<Room>>,
 }
 
 /// A namespace on this server.
@@ -43,6 +55,7 @@ pub struct Namespace {
     sockets: RwLock<HashMap<Sid, SocketRef>>,
     rooms: RwLock<Rooms>,
     room_listeners: RwLock<Vec<RoomListener>>,
+    server_side_listeners: RwLock<Vec<ServerSideListener>>,
     ack_ids: AtomicU64,
 }
 
@@ -80,6 +93,7 @@ impl Namespace {
             sockets: RwLock::new(HashMap::new()),
             rooms: RwLock::new(Rooms::default()),
             room_listeners: RwLock::new(Vec::new()),
+            server_side_listeners: RwLock::new(Vec::new()),
             ack_ids: AtomicU64::new(0),
         }
     }
@@ -106,7 +120,7 @@ impl Namespace {
 
     /// Every room of this server with at least one socket.
     pub fn rooms(&self) -> Vec<Room> {
-        read(&self.rooms).rooms.keys().cloned().collect()
+        read(&self.rooms).all()
     }
 
     /// Adds a listener of room events (`create-room`, `delete-room`, `join-room`,
@@ -115,7 +129,45 @@ impl Namespace {
         write(&self.room_listeners).push(Arc::new(f));
     }
 
-    pub(crate) fn next_ack_id(&self) -> u64 {
+    /// Adds a listener of the events other servers of the cluster send with `serverSideEmit`
+    /// (`namespace.on("event")` for server-side events in the reference). `data` is
+    /// `[event, ...args]`; `ack` is set when the sender waits for an acknowledgement.
+    pub fn on_server_side_emit<F>(&self, f: F)
+    where
+        F: Fn(Payload, Option<ServerSideAck>) + Send + Sync + 'static,
+    {
+        write(&self.server_side_listeners).push(Arc::new(f));
+    }
+
+    /// Delivers an event from another server to the [`on_server_side_emit`] listeners
+    /// (adapters call this). With `with_ack`, returns the receiver of the first answer; it
+    /// resolves to an error when no listener answers.
+    ///
+    /// [`on_server_side_emit`]: Self::on_server_side_emit
+    pub fn server_side_emit_local(
+        &self,
+        data: Payload,
+        with_ack: bool,
+    ) -> Option<tokio::sync::oneshot::Receiver<Payload>> {
+        let listeners = read(&self.server_side_listeners).clone();
+        let (ack, rx) = if with_ack {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (
+                Some(ServerSideAck(Arc::new(std::sync::Mutex::new(Some(tx))))),
+                Some(rx),
+            )
+        } else {
+            (None, None)
+        };
+        for l in &listeners {
+            l(data.clone(), ack.clone());
+        }
+        rx
+    }
+
+    /// A fresh acknowledgement id for a broadcast with acknowledgements (adapters use it for
+    /// the broadcasts other servers ask for).
+    pub fn next_ack_id(&self) -> u64 {
         self.ack_ids.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -135,58 +187,24 @@ impl Namespace {
 
     pub(crate) fn join(&self, id: Sid, rooms: Vec<Room>) {
         let mut events = Vec::new();
-        {
-            let mut r = write(&self.rooms);
-            for room in rooms {
-                if !r.sids.entry(id).or_default().insert(room.clone()) {
-                    continue;
-                }
-                let members = r.rooms.entry(room.clone()).or_default();
-                if members.is_empty() {
-                    events.push(RoomEvent::Create(room.clone()));
-                }
-                members.insert(id);
-                events.push(RoomEvent::Join(room, id));
-            }
-        }
+        write(&self.rooms).join(id, rooms, &mut events);
         self.emit_room_events(events);
     }
 
     pub(crate) fn leave(&self, id: Sid, room: &Room) {
         let mut events = Vec::new();
-        {
-            let mut r = write(&self.rooms);
-            leave_locked(&mut r, id, room, &mut events);
-        }
+        write(&self.rooms).leave(id, room, &mut events);
         self.emit_room_events(events);
     }
 
     fn leave_all(&self, id: Sid) {
         let mut events = Vec::new();
-        {
-            let mut r = write(&self.rooms);
-            let rooms: Vec<Room> = r
-                .sids
-                .get(&id)
-                .map(|s| s.iter().cloned().collect())
-                .unwrap_or_default();
-            for room in rooms {
-                leave_locked(&mut r, id, &room, &mut events);
-            }
-            r.sids.remove(&id);
-        }
+        write(&self.rooms).leave_all(id, &mut events);
         self.emit_room_events(events);
     }
 
     pub(crate) fn socket_rooms(&self, id: Sid) -> Vec<Room> {
-        let r = read(&self.rooms);
-        let mut rooms: Vec<Room> = r
-            .sids
-            .get(&id)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
-        rooms.sort();
-        rooms
+        read(&self.rooms).of(id)
     }
 
     // ---- membership -------------------------------------------------------------------
@@ -215,37 +233,18 @@ impl Namespace {
     /// The local sockets that `opts` selects, each once.
     pub fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketRef> {
         let r = read(&self.rooms);
-        let except: HashSet<Sid> = opts
-            .except
-            .iter()
-            .filter_map(|room| r.rooms.get(room))
-            .flatten()
-            .copied()
-            .collect();
         let sockets = read(&self.sockets);
-        if opts.rooms.is_empty() {
-            return sockets
-                .iter()
-                .filter(|(id, _)| !except.contains(id))
-                .map(|(_, s)| s.clone())
-                .collect();
-        }
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for room in &opts.rooms {
-            let Some(members) = r.rooms.get(room) else {
-                continue;
-            };
-            for id in members {
-                if except.contains(id) || !seen.insert(*id) {
-                    continue;
-                }
-                if let Some(s) = sockets.get(id) {
-                    out.push(s.clone());
-                }
+        match r.select(opts) {
+            Some(ids) => ids.iter().filter_map(|id| sockets.get(id).cloned()).collect(),
+            None => {
+                let except = r.excluded(opts);
+                sockets
+                    .iter()
+                    .filter(|(id, _)| !except.contains(id))
+                    .map(|(_, s)| s.clone())
+                    .collect()
             }
         }
-        out
     }
 
     // ---- the local halves of the adapter operations -----------------------------------
@@ -341,21 +340,6 @@ impl Namespace {
     pub fn disconnect_sockets_local(&self, opts: &BroadcastOptions, close: bool) {
         for s in self.local_sockets(opts) {
             s.disconnect(close);
-        }
-    }
-}
-
-fn leave_locked(r: &mut Rooms, id: Sid, room: &Room, events: &mut Vec<RoomEvent>) {
-    let removed = r.sids.get_mut(&id).is_some_and(|s| s.remove(room));
-    if !removed {
-        return;
-    }
-    if let Some(members) = r.rooms.get_mut(room) {
-        members.remove(&id);
-        events.push(RoomEvent::Leave(room.clone(), id));
-        if members.is_empty() {
-            r.rooms.remove(room);
-            events.push(RoomEvent::Delete(room.clone()));
         }
     }
 }

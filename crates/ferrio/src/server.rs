@@ -2,15 +2,17 @@
 
 use crate::adapter::{Adapter, IntoRooms, MemoryAdapter};
 use crate::client::Client;
+use crate::client_bundle::{ClientBundle, ClientSource, ServedClient, SocketIoLayer, SocketIoService};
 use crate::errors::EmitError;
 use crate::handler::ConnectHandler;
 use crate::namespace::{Namespace, NamespaceRef, Setup};
 use crate::operators::BroadcastOperators;
 use crate::recovery::{RecoveryConfig, RecoveryStore};
 use crate::remote::RemoteSocket;
-use ferrio_engine::{Engine, EngineConfig, EngineLayer, EngineService, NotFound};
+use ferrio_engine::{Engine, EngineConfig, EngineLayer, NotFound};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -71,6 +73,7 @@ impl fmt::Debug for SocketIoConfig {
 #[derive(Debug, Default)]
 pub struct SocketIoBuilder {
     config: SocketIoConfig,
+    client: Option<ClientSource>,
 }
 
 impl SocketIoBuilder {
@@ -140,10 +143,50 @@ impl SocketIoBuilder {
         self
     }
 
+    /// `serveClient` (off): serve the official JavaScript client from `dir`, the `dist/`
+    /// folder of the npm package `socket.io-client`, under the path (`/socket.io/socket.io.js`,
+    /// `.min.js`, `.esm.min.js`, `.msgpack.min.js` and the `.map` files), with an ETag,
+    /// `304 Not Modified` and brotli/gzip/deflate. See [`crate::client_bundle`].
+    ///
+    /// Off by default because the bundle is not shipped in the crate. The files are read and
+    /// compressed once, by [`build`](Self::build); a folder that cannot be read is logged (target
+    /// `ferrio::server`) and nothing is served — use [`client_bundle`](Self::client_bundle) with
+    /// [`ClientBundle::load`] to handle that error yourself.
+    ///
+    /// ```no_run
+    /// let io = ferrio::SocketIo::builder()
+    ///     .serve_client("node_modules/socket.io-client/dist")
+    ///     .build();
+    /// assert!(io.client_bundle().is_some());
+    /// ```
+    pub fn serve_client(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.client = Some(ClientSource::Dir(dir.into()));
+        self
+    }
+
+    /// Serves a client bundle already loaded with [`ClientBundle::load`]; see
+    /// [`serve_client`](Self::serve_client).
+    ///
+    /// ```no_run
+    /// # fn f() -> std::io::Result<()> {
+    /// let bundle = ferrio::ClientBundle::load("node_modules/socket.io-client/dist")?;
+    /// let io = ferrio::SocketIo::builder().client_bundle(bundle).build();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn client_bundle(mut self, bundle: ClientBundle) -> Self {
+        self.client = Some(ClientSource::Loaded(bundle));
+        self
+    }
+
     /// Builds the server.
     pub fn build(self) -> SocketIo {
+        let client = self
+            .client
+            .and_then(|c| c.resolve(self.config.engine.path()));
         let inner = Arc::new_cyclic(|me| ServerInner {
             me: me.clone(),
+            client,
             config: self.config,
             nsps: RwLock::new(HashMap::new()),
             parents: RwLock::new(Vec::new()),
@@ -161,6 +204,7 @@ impl SocketIoBuilder {
 
 pub(crate) struct ServerInner {
     me: std::sync::Weak<ServerInner>,
+    client: Option<Arc<ServedClient>>,
     pub(crate) config: SocketIoConfig,
     nsps: RwLock<HashMap<String, Arc<Namespace>>>,
     parents: RwLock<Vec<(Matcher, Arc<Setup>)>>,
@@ -422,14 +466,24 @@ impl SocketIo {
         &self.engine
     }
 
-    /// A tower service answering the Socket.IO path, 404 elsewhere.
-    pub fn into_service(self) -> EngineService<Client, NotFound> {
-        self.engine.into_service()
+    /// The client bundle served (see [`SocketIoBuilder::serve_client`]), if any.
+    pub fn client_bundle(&self) -> Option<&ClientBundle> {
+        self.inner.client.as_ref().map(|c| &c.bundle)
     }
 
-    /// A tower layer: put Socket.IO in front of another service (an axum `Router`, …).
-    pub fn layer(&self) -> EngineLayer<Client> {
-        EngineLayer::new(self.engine.clone())
+    /// A tower service answering the Socket.IO path (and the client bundle, when served),
+    /// 404 elsewhere.
+    pub fn into_service(self) -> SocketIoService<NotFound> {
+        SocketIoService::new(self.inner.client.clone(), self.engine.into_service())
+    }
+
+    /// A tower layer: put Socket.IO (and the client bundle, when served) in front of another
+    /// service (an axum `Router`, …).
+    pub fn layer(&self) -> SocketIoLayer {
+        SocketIoLayer::new(
+            self.inner.client.clone(),
+            EngineLayer::new(self.engine.clone()),
+        )
     }
 
     /// Serves on `addr` until the process ends.
