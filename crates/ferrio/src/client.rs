@@ -36,6 +36,8 @@ pub struct ClientData {
     decoder: Mutex<Option<JsonDecoder>>,
     sockets: RwLock<Vec<(String, SocketRef)>>,
     close_reason: Mutex<Option<DisconnectReason>>,
+    /// A namespace was joined once: the connect timeout no longer applies.
+    joined: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ClientData {
@@ -56,6 +58,7 @@ impl Default for ClientData {
             decoder: Mutex::new(None),
             sockets: RwLock::new(Vec::new()),
             close_reason: Mutex::new(None),
+            joined: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -180,7 +183,7 @@ impl EngineHandler for Client {
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(timeout) => {
-                    if conn.sockets().is_empty() {
+                    if !conn.data().joined.load(std::sync::atomic::Ordering::Acquire) {
                         tracing::debug!(target: "ferrio::client", conn = %conn.id(), "no namespace joined in time");
                         conn.close(DisconnectReason::ForcedClose);
                     }

@@ -17,7 +17,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 type AnyListener = Arc<dyn Fn(&SocketRef, &str, &Payload) + Send + Sync>;
@@ -53,7 +53,8 @@ pub(crate) struct SocketInner {
     pub(crate) recovered: AtomicBool,
     listeners: RwLock<Listeners>,
     listener_ids: AtomicU64,
-    pub(crate) acks: Mutex<HashMap<u64, AckSlot>>,
+    /// Pending acknowledgements, with the time after which nobody waits for them.
+    pub(crate) acks: Mutex<HashMap<u64, (AckSlot, Instant)>>,
     extensions: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
 }
 
@@ -351,13 +352,14 @@ impl SocketRef {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        self.notify_outgoing(event, &data);
         if self.0.ns.recovery.is_some() {
-            // Through the room of the socket so that the packet is stored with an offset.
+            // Through the room of the socket so that the packet is stored with an offset
+            // (the broadcast notifies the outgoing listeners).
             let opts = crate::adapter::BroadcastOptions::to_room(self.0.id.as_str().into());
             self.0.ns.broadcast_local(data, &opts);
             return Ok(());
         }
+        self.notify_outgoing(event, &data);
         let packet = Packet::event(self.0.ns.name.clone(), data, None);
         self.0.conn.send_packet(&packet, false)
     }
@@ -375,7 +377,7 @@ impl SocketRef {
     ) -> impl Future<Output = Result<R, AckError>> + Send + 'static {
         let sent = Self::check_event(event)
             .and_then(|()| Ok(event_payload(event, args)?))
-            .and_then(|data| self.send_with_ack(event, data));
+            .and_then(|data| self.send_with_ack(event, data, timeout));
         Self::wait_ack(sent, timeout)
     }
 
@@ -387,7 +389,7 @@ impl SocketRef {
         timeout: Duration,
     ) -> impl Future<Output = Result<R, AckError>> + Send + 'static {
         let sent = Self::check_event(event)
-            .and_then(|()| self.send_with_ack(event, with_event(event, args)));
+            .and_then(|()| self.send_with_ack(event, with_event(event, args), timeout));
         Self::wait_ack(sent, timeout)
     }
 
@@ -409,6 +411,7 @@ impl SocketRef {
         &self,
         event: &str,
         data: Payload,
+        timeout: Duration,
     ) -> Result<oneshot::Receiver<Payload>, EmitError> {
         if !self.connected() {
             return Err(EmitError::Disconnected);
@@ -416,7 +419,7 @@ impl SocketRef {
         self.notify_outgoing(event, &data);
         let id = self.0.ns.next_ack_id();
         let (tx, rx) = oneshot::channel();
-        self.register_ack(id, AckSlot::One(tx));
+        self.register_ack(id, AckSlot::One(tx), Instant::now() + timeout);
         let packet = Packet::event(self.0.ns.name.clone(), data, Some(id));
         if let Err(e) = self.0.conn.send_packet(&packet, false) {
             self.take_ack(id);
@@ -425,14 +428,26 @@ impl SocketRef {
         Ok(rx)
     }
 
-    pub(crate) fn register_ack(&self, id: u64, slot: AckSlot) {
+    /// Registers a pending acknowledgement; `expires` is when its waiter gives up. Expired
+    /// entries are swept as the map grows, so unanswered requests do not pile up.
+    pub(crate) fn register_ack(&self, id: u64, slot: AckSlot, expires: Instant) {
         if let Ok(mut acks) = self.0.acks.lock() {
-            acks.insert(id, slot);
+            if acks.len() >= 16 && acks.len().is_power_of_two() {
+                let now = Instant::now();
+                acks.retain(|_, (_, exp)| *exp > now);
+            }
+            acks.insert(id, (slot, expires));
         }
     }
 
     pub(crate) fn take_ack(&self, id: u64) -> Option<AckSlot> {
-        self.0.acks.lock().ok()?.remove(&id)
+        self.0.acks.lock().ok()?.remove(&id).map(|(slot, _)| slot)
+    }
+
+    /// How many acknowledgements this socket still waits for (expired ones included until
+    /// they are swept).
+    pub fn pending_acks(&self) -> usize {
+        self.0.acks.lock().map(|a| a.len()).unwrap_or(0)
     }
 
     /// Operators that broadcast to every socket of the namespace but this one.

@@ -310,3 +310,28 @@ async fn a_closed_server_reports_server_shutting_down() {
     assert_eq!(entries(&seen), ["server shutting down"]);
     assert_eq!(c.recv().await, "<close>");
 }
+
+#[tokio::test]
+async fn unanswered_acknowledgements_do_not_pile_up() {
+    let io = SocketIo::new();
+    let sockets: Arc<Mutex<Vec<SocketRef>>> = Arc::new(Mutex::new(Vec::new()));
+    let s2 = sockets.clone();
+    io.ns("/", move |socket: SocketRef| {
+        s2.lock().unwrap().push(socket);
+        async {}
+    });
+    let port = serve(&io).await;
+    let _c = Client::connect(port, "/", None).await;
+    eventually(|| !sockets.lock().unwrap().is_empty()).await;
+    let socket = sockets.lock().unwrap()[0].clone();
+    for _ in 0..200 {
+        let pending = socket.emit_with_ack::<(), _>("q", &(), Duration::from_millis(1));
+        tokio::spawn(pending);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        socket.pending_acks() <= 32,
+        "{} acknowledgements still pending",
+        socket.pending_acks()
+    );
+}
