@@ -295,9 +295,11 @@ impl Namespace {
         }
         let packet = Packet::event(self.name.clone(), data, Some(id));
         let frames = EncodedFrames::encode(&packet);
+        let expires = std::time::Instant::now()
+            + opts.flags.timeout.unwrap_or(crate::operators::DEFAULT_ACK_TIMEOUT);
         let mut n = 0;
         for socket in targets {
-            socket.register_ack(id, AckSlot::Many(acks.clone()));
+            socket.register_ack(id, AckSlot::Many(acks.clone()), expires);
             if socket
                 .0
                 .conn
