@@ -130,6 +130,9 @@ impl Conn {
     }
 
     fn add_socket(&self, socket: &SocketRef) {
+        self.data()
+            .joined
+            .store(true, std::sync::atomic::Ordering::Release);
         let mut s = self
             .data()
             .sockets

@@ -335,3 +335,37 @@ async fn unanswered_acknowledgements_do_not_pile_up() {
         socket.pending_acks()
     );
 }
+
+#[tokio::test]
+async fn the_connect_timeout_closes_only_connections_that_never_joined() {
+    let io = SocketIo::builder()
+        .connect_timeout(Duration::from_millis(200))
+        .build();
+    io.ns("/", |_s: SocketRef| async move {});
+    io.ns("/other", |_s: SocketRef| async move {});
+    let port = serve(&io).await;
+    // Joined, then left: the connection stays open past the timeout (the reference clears
+    // the timer on the first CONNECT).
+    let mut joined = Client::connect(port, "/", None).await;
+    joined.send("41").await;
+    assert!(joined.silent_for(Duration::from_millis(500)).await);
+    joined.send("40/other,").await;
+    assert!(joined.recv().await.starts_with("40/other,{\"sid\""));
+    // Never joined: closed.
+    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    use futures_util::StreamExt;
+    let open = ws.next().await.unwrap().unwrap();
+    assert!(open.to_text().unwrap().starts_with("0{"));
+    let closed = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(m)) if m.is_close() => break,
+                None | Some(Err(_)) => break,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the idle connection was not closed");
+}
