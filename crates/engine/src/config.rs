@@ -227,8 +227,9 @@ impl EngineConfig {
 
     /// `maxHttpBufferSize` (1,000,000 bytes): the largest polling body and WebSocket message.
     ///
-    /// Larger polling bodies are answered 413 before they are buffered; larger WebSocket
-    /// messages close the connection (`transport error`).
+    /// Larger polling bodies are answered 413 before they are buffered, and close the session
+    /// (`transport error`); larger WebSocket frames or messages close the connection with code
+    /// 1009.
     pub fn with_max_http_buffer_size(mut self, bytes: usize) -> Self {
         self.max_http_buffer_size = bytes;
         self

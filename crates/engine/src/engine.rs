@@ -1,14 +1,16 @@
 //! [`Engine`]: the session table and the request dispatcher.
 //!
 //! Every HTTP request under the engine's path comes through [`Engine::handle`]: it is checked
-//! the way the reference checks it (transport, sid, method, protocol version, `allow_request`),
-//! then handed to the polling or WebSocket transport. Each session has one driver task that owns
+//! the way the reference checks it, in its order ([`verify`]: transport, sid, method, Upgrade
+//! header; then `allow_request` and the protocol version of a handshake), then handed to the
+//! polling or WebSocket transport. Each session has one driver task that owns
 //! its heartbeat and, once upgraded, its WebSocket.
 
 use crate::config::EngineConfig;
 use crate::error::{CloseReason, ErrorCode};
 use crate::packet::{Frame, ProtocolVersion};
-use crate::socket::{Item, RequestInfo, Socket, CLOSED, POLLING, WEBSOCKET};
+use crate::socket::{Item, RequestInfo, Socket, TransportKind, CLOSED, POLLING, WEBSOCKET};
+use crate::transport::http::ConnControl;
 use crate::transport::{polling, websocket};
 use crate::{Sid, Str};
 use bytes::Bytes;
@@ -83,12 +85,16 @@ impl<H: EngineHandler> fmt::Debug for Engine<H> {
 }
 
 /// Parsed query parameters the engine cares about.
-#[derive(Debug, Default)]
+///
+/// As with the reference (`Object.fromEntries(url.searchParams)`), the last value of a repeated
+/// parameter wins, and an empty `sid` is no sid at all (a handshake).
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Query {
     pub(crate) eio: Option<String>,
     pub(crate) transport: Option<String>,
     pub(crate) sid: Option<String>,
     pub(crate) jsonp: Option<String>,
+    pub(crate) b64: bool,
 }
 
 pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
@@ -98,27 +104,88 @@ pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (
-                crate::payload::percent_decode_query(k),
-                crate::payload::percent_decode_query(v),
+                crate::payload::percent_decode_lossy(k.as_bytes()),
+                crate::payload::percent_decode_lossy(v.as_bytes()),
             )
         })
         .collect()
 }
 
 impl Query {
-    fn parse(query: &str) -> Self {
+    pub(crate) fn parse(query: &str) -> Self {
         let mut q = Query::default();
         for (k, v) in parse_query(query) {
             match k.as_str() {
-                "EIO" if q.eio.is_none() => q.eio = Some(v),
-                "transport" if q.transport.is_none() => q.transport = Some(v),
-                "sid" if q.sid.is_none() => q.sid = Some(v),
-                "j" if q.jsonp.is_none() => q.jsonp = Some(v),
+                "EIO" => q.eio = Some(v),
+                "transport" => q.transport = Some(v),
+                "sid" => q.sid = Some(v),
+                "j" => q.jsonp = Some(v),
+                "b64" => q.b64 = true,
                 _ => {}
             }
         }
+        q.sid = q.sid.filter(|s| !s.is_empty());
         q
     }
+
+    /// The protocol a request speaks: `EIO=4` is v4, anything else (or nothing) v3.
+    pub(crate) fn protocol(&self) -> ProtocolVersion {
+        match self.eio.as_deref() {
+            Some("4") => ProtocolVersion::V4,
+            _ => ProtocolVersion::V3,
+        }
+    }
+}
+
+/// What [`verify`] needs to know about the session a request names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionView {
+    pub(crate) transport: TransportKind,
+    pub(crate) protocol: ProtocolVersion,
+}
+
+/// Where a request goes once [`verify`] accepted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// A request on the existing session named by `sid`.
+    Session(TransportKind),
+    /// A new session (the protocol version is checked later, as the reference does).
+    Handshake(TransportKind),
+}
+
+/// The reference's request verification (`server.verify`), in its order: the transport, then
+/// the sid (unknown: code 1; a transport other than the session's without an upgrade, or a
+/// different protocol version: code 3), then for a handshake the method (code 2) and a
+/// WebSocket request without `Upgrade` (code 3).
+pub(crate) fn verify(
+    query: &Query,
+    method: &Method,
+    upgrade: bool,
+    offered: crate::Transports,
+    session: impl FnOnce(&str) -> Option<SessionView>,
+) -> Result<Route, ErrorCode> {
+    let transport = match query.transport.as_deref() {
+        Some("polling") if offered.polling => TransportKind::Polling,
+        Some("websocket") if offered.websocket => TransportKind::WebSocket,
+        _ => return Err(ErrorCode::UnknownTransport),
+    };
+    if let Some(sid) = &query.sid {
+        let s = session(sid).ok_or(ErrorCode::UnknownSid)?;
+        if !upgrade && s.transport != transport {
+            return Err(ErrorCode::BadRequest);
+        }
+        if s.protocol != query.protocol() {
+            return Err(ErrorCode::BadRequest);
+        }
+        return Ok(Route::Session(transport));
+    }
+    if method != Method::GET {
+        return Err(ErrorCode::BadHandshakeMethod);
+    }
+    if transport == TransportKind::WebSocket && !upgrade {
+        return Err(ErrorCode::BadRequest);
+    }
+    Ok(Route::Handshake(transport))
 }
 
 pub(crate) type Body = Full<Bytes>;
@@ -205,6 +272,7 @@ impl<H: EngineHandler> Engine<H> {
         }
         let query = Query::parse(req.uri().query().unwrap_or(""));
         let is_upgrade = websocket::is_upgrade_request(req.headers());
+        let conn = ConnControl::of(&req);
         let fail = |code: ErrorCode| {
             tracing::debug!(
                 code = code.code(),
@@ -212,116 +280,126 @@ impl<H: EngineHandler> Engine<H> {
                 "request refused"
             );
             if is_upgrade {
-                upgrade_error(&code)
+                upgrade_error(&code, conn.as_ref())
             } else {
                 error_response(&code)
             }
         };
 
-        let transport = match query.transport.as_deref() {
-            Some("polling") if config.transports.polling => crate::TransportKind::Polling,
-            Some("websocket") if config.transports.websocket => crate::TransportKind::WebSocket,
-            _ => return fail(ErrorCode::UnknownTransport),
+        let mut found = None;
+        let route = verify(&query, req.method(), is_upgrade, config.transports, |sid| {
+            let socket = sid
+                .parse::<Sid>()
+                .ok()
+                .and_then(|sid| self.socket(sid))
+                .filter(|s| !s.is_closed())?;
+            let view = SessionView {
+                transport: socket.transport(),
+                protocol: socket.protocol(),
+            };
+            found = Some(socket);
+            Some(view)
+        });
+        let route = match route {
+            Ok(route) => route,
+            Err(code) => return fail(code),
         };
 
-        if let Some(sid) = &query.sid {
-            let Some(socket) = sid.parse::<Sid>().ok().and_then(|sid| self.socket(sid)) else {
-                return fail(ErrorCode::UnknownSid);
-            };
-            if socket.is_closed() {
-                return fail(ErrorCode::UnknownSid);
-            }
-            let current = socket.transport();
-            if !is_upgrade && current != transport {
-                return fail(ErrorCode::BadRequest);
-            }
-            return match transport {
-                crate::TransportKind::Polling => match *req.method() {
-                    Method::GET => polling::get(self, socket, query.jsonp.as_deref(), req).await,
-                    Method::POST => polling::post(self, socket, query.jsonp.is_some(), req).await,
-                    _ => crate::transport::http::status(StatusCode::INTERNAL_SERVER_ERROR),
-                },
-                crate::TransportKind::WebSocket => {
-                    if !is_upgrade
-                        || !config.allow_upgrades
-                        || socket.0.state.load(std::sync::atomic::Ordering::Acquire) != POLLING
-                    {
-                        return fail(ErrorCode::BadRequest);
-                    }
-                    websocket::upgrade_session(self, socket, req)
+        match (route, found) {
+            (Route::Session(transport), Some(socket)) => {
+                if is_upgrade {
+                    // The reference accepts the WebSocket first and then closes it when it
+                    // cannot join the session (transport=polling, already upgrading, …).
+                    let join = transport == TransportKind::WebSocket && config.allow_upgrades;
+                    return websocket::upgrade_session(self, socket, join, query.b64, req);
                 }
-            };
-        }
-
-        if req.method() != Method::GET {
-            return fail(ErrorCode::BadHandshakeMethod);
-        }
-        if transport == crate::TransportKind::WebSocket && !is_upgrade {
-            return fail(ErrorCode::BadRequest);
-        }
-        if let Some(allow) = &config.allow_request {
-            let (parts, body) = req.into_parts();
-            let verdict = allow(&parts).await;
-            if let Err(message) = verdict {
-                let message = if message.is_empty() {
-                    "Forbidden".to_owned()
-                } else {
-                    message
-                };
-                return fail(ErrorCode::Forbidden(message));
+                match transport {
+                    TransportKind::Polling => match *req.method() {
+                        Method::GET => polling::get(self, socket, req).await,
+                        Method::POST => polling::post(self, socket, conn.as_ref(), req).await,
+                        _ => crate::transport::http::status(StatusCode::INTERNAL_SERVER_ERROR),
+                    },
+                    // A plain HTTP request on a WebSocket session (the reference leaves it
+                    // hanging; we refuse it).
+                    TransportKind::WebSocket => fail(ErrorCode::BadRequest),
+                }
             }
-            return self
-                .handshake(Request::from_parts(parts, body), &query, transport)
-                .await;
+            (Route::Session(_), None) => fail(ErrorCode::UnknownSid),
+            (Route::Handshake(transport), _) => {
+                if let Some(allow) = &config.allow_request {
+                    let (parts, body) = req.into_parts();
+                    if let Err(message) = allow(&parts).await {
+                        let message = if message.is_empty() {
+                            "Forbidden".to_owned()
+                        } else {
+                            message
+                        };
+                        return fail(ErrorCode::Forbidden(message));
+                    }
+                    return self
+                        .handshake(
+                            Request::from_parts(parts, body),
+                            &query,
+                            transport,
+                            is_upgrade,
+                        )
+                        .await;
+                }
+                self.handshake(req, &query, transport, is_upgrade).await
+            }
         }
-        self.handshake(req, &query, transport).await
     }
 
     async fn handshake<B>(
         &self,
         req: Request<B>,
         query: &Query,
-        transport: crate::TransportKind,
+        transport: TransportKind,
+        is_upgrade: bool,
     ) -> Response<Body>
     where
         B: http_body::Body + Send + 'static,
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let version = match query.eio.as_deref() {
-            Some("4") => ProtocolVersion::V4,
+        let info = request_info(&req);
+        if is_upgrade {
+            // Like the reference, the WebSocket is accepted before the protocol version is
+            // checked; it is then refused on the upgraded connection.
+            let version = if transport != TransportKind::WebSocket {
+                Err(None)
+            } else if query.protocol() == ProtocolVersion::V4 {
+                Ok(ProtocolVersion::V4)
+            } else {
+                Err(Some(ErrorCode::UnsupportedProtocolVersion))
+            };
+            return websocket::new_session(self, version, query.b64, info, req);
+        }
+        let version = match query.protocol() {
+            ProtocolVersion::V4 => ProtocolVersion::V4,
             _ => {
-                let code = ErrorCode::UnsupportedProtocolVersion;
-                return if transport == crate::TransportKind::WebSocket {
-                    crate::transport::http::upgrade_error(&code)
-                } else {
-                    crate::transport::http::error_response(&code)
-                };
+                return crate::transport::http::error_response(
+                    &ErrorCode::UnsupportedProtocolVersion,
+                )
             }
         };
-        let info = request_info(&req);
-        match transport {
-            crate::TransportKind::Polling => {
-                let socket = self.open_session(version, POLLING, info);
-                websocket::spawn_polling_driver(self, socket.clone());
-                let mut res = polling::get(self, socket.clone(), query.jsonp.as_deref(), req).await;
-                if let Some(cookie) = &self.0.config.cookie {
-                    let mut v = format!("{}={}; Path={}", cookie.name, socket.id(), cookie.path);
-                    if cookie.http_only {
-                        v.push_str("; HttpOnly");
-                    }
-                    if let Some(s) = &cookie.same_site {
-                        v.push_str("; SameSite=");
-                        v.push_str(s);
-                    }
-                    if let Ok(v) = HeaderValue::from_str(&v) {
-                        res.headers_mut().insert(header::SET_COOKIE, v);
-                    }
-                }
-                res
+        let socket = self.open_session(version, POLLING, query.jsonp.clone(), info);
+        websocket::spawn_polling_driver(self, socket.clone());
+        let mut res = polling::get(self, socket.clone(), req).await;
+        if let Some(cookie) = &self.0.config.cookie {
+            let mut v = format!("{}={}; Path={}", cookie.name, socket.id(), cookie.path);
+            if cookie.http_only {
+                v.push_str("; HttpOnly");
             }
-            crate::TransportKind::WebSocket => websocket::new_session(self, version, info, req),
+            if let Some(s) = &cookie.same_site {
+                v.push_str("; SameSite=");
+                v.push_str(s);
+            }
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                res.headers_mut().insert(header::SET_COOKIE, v);
+            }
         }
+        res
     }
 
     /// Creates a session, queues its open packet and starts its driver (polling sessions).
@@ -329,6 +407,7 @@ impl<H: EngineHandler> Engine<H> {
         &self,
         version: ProtocolVersion,
         state: u8,
+        jsonp: Option<String>,
         info: RequestInfo,
     ) -> Socket<H::Data> {
         let config = &self.0.config;
@@ -338,6 +417,7 @@ impl<H: EngineHandler> Engine<H> {
             version,
             config.max_buffered_packets,
             state,
+            jsonp.map(String::into_boxed_str),
             info,
             H::Data::default(),
         );
@@ -398,5 +478,161 @@ fn request_info<B>(req: &Request<B>) -> RequestInfo {
         remote_addr: req.extensions().get::<RemoteAddr>().map(|a| a.0),
         time: SystemTime::now(),
         secure,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(transport: TransportKind) -> Option<SessionView> {
+        Some(SessionView {
+            transport,
+            protocol: ProtocolVersion::V4,
+        })
+    }
+
+    fn check(
+        query: &str,
+        method: Method,
+        upgrade: bool,
+        session: Option<SessionView>,
+    ) -> Result<Route, u8> {
+        verify(
+            &Query::parse(query),
+            &method,
+            upgrade,
+            crate::Transports::default(),
+            |_| session,
+        )
+        .map_err(|e| e.code())
+    }
+
+    #[test]
+    fn query_last_value_wins_and_empty_sid_is_a_handshake() {
+        let q = Query::parse("EIO=3&transport=polling&EIO=4&transport=websocket&sid=&b64=1");
+        assert_eq!(q.eio.as_deref(), Some("4"));
+        assert_eq!(q.transport.as_deref(), Some("websocket"));
+        assert_eq!(q.sid, None);
+        assert!(q.b64);
+        assert_eq!(q.protocol(), ProtocolVersion::V4);
+        let q = Query::parse("sid=abc&sid=&j=");
+        assert_eq!(q.sid, None, "the last (empty) sid wins");
+        assert_eq!(q.jsonp.as_deref(), Some(""));
+        assert_eq!(Query::parse("EIO=%34").protocol(), ProtocolVersion::V4);
+        assert_eq!(Query::parse("EIO=04").protocol(), ProtocolVersion::V3);
+        assert_eq!(Query::parse("").protocol(), ProtocolVersion::V3);
+    }
+
+    #[test]
+    fn transport_is_checked_first() {
+        assert_eq!(
+            check("EIO=3&transport=abc", Method::POST, false, None),
+            Err(0)
+        );
+        assert_eq!(check("EIO=4", Method::GET, true, None), Err(0));
+        assert_eq!(
+            check("EIO=4&transport=POLLING", Method::GET, false, None),
+            Err(0)
+        );
+        let only_ws = crate::Transports {
+            polling: false,
+            websocket: true,
+        };
+        let q = Query::parse("EIO=4&transport=polling");
+        assert_eq!(
+            verify(&q, &Method::GET, false, only_ws, |_| None),
+            Err(ErrorCode::UnknownTransport)
+        );
+    }
+
+    #[test]
+    fn then_the_sid() {
+        let polling = view(TransportKind::Polling);
+        assert_eq!(
+            check("EIO=3&transport=polling&sid=x", Method::GET, false, None),
+            Err(1)
+        );
+        assert_eq!(
+            check("EIO=4&transport=polling&sid=x", Method::PUT, false, polling),
+            Ok(Route::Session(TransportKind::Polling))
+        );
+        // Another transport without an upgrade, or another protocol version: code 3.
+        assert_eq!(
+            check(
+                "EIO=4&transport=websocket&sid=x",
+                Method::GET,
+                false,
+                polling
+            ),
+            Err(3)
+        );
+        assert_eq!(
+            check(
+                "EIO=4&transport=polling&sid=x",
+                Method::GET,
+                false,
+                view(TransportKind::WebSocket)
+            ),
+            Err(3)
+        );
+        for eio in ["EIO=3&", "EIO=5&", ""] {
+            let q = format!("{eio}transport=polling&sid=x");
+            assert_eq!(check(&q, Method::GET, false, polling), Err(3), "{q}");
+            let q = format!("{eio}transport=websocket&sid=x");
+            assert_eq!(check(&q, Method::GET, true, polling), Err(3), "{q}");
+        }
+        // An upgrade may name another transport than the session's.
+        assert_eq!(
+            check(
+                "EIO=4&transport=websocket&sid=x",
+                Method::GET,
+                true,
+                polling
+            ),
+            Ok(Route::Session(TransportKind::WebSocket))
+        );
+        assert_eq!(
+            check("EIO=4&transport=polling&sid=x", Method::GET, true, polling),
+            Ok(Route::Session(TransportKind::Polling))
+        );
+    }
+
+    #[test]
+    fn then_the_handshake_method_and_upgrade_header() {
+        assert_eq!(
+            check("EIO=3&transport=polling", Method::POST, false, None),
+            Err(2)
+        );
+        assert_eq!(
+            check("EIO=4&transport=polling", Method::HEAD, false, None),
+            Err(2)
+        );
+        assert_eq!(
+            check("EIO=4&transport=websocket", Method::GET, false, None),
+            Err(3)
+        );
+        assert_eq!(
+            check(
+                "EIO=4&transport=polling&transport=websocket",
+                Method::GET,
+                false,
+                None
+            ),
+            Err(3)
+        );
+        // The protocol version of a handshake is checked later (code 5, or after the 101).
+        assert_eq!(
+            check("EIO=3&transport=polling", Method::GET, false, None),
+            Ok(Route::Handshake(TransportKind::Polling))
+        );
+        assert_eq!(
+            check("transport=websocket", Method::GET, true, None),
+            Ok(Route::Handshake(TransportKind::WebSocket))
+        );
+        assert_eq!(
+            check("EIO=4&transport=polling&sid=", Method::GET, false, None),
+            Ok(Route::Handshake(TransportKind::Polling))
+        );
     }
 }

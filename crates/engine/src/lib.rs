@@ -46,6 +46,8 @@
 mod config;
 mod engine;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod heartbeat;
 pub mod packet;
 pub mod payload;

@@ -96,7 +96,8 @@ pub enum DecodeError {
     /// The first character is not a packet type digit.
     #[error("unknown packet type {0:?}")]
     UnknownType(char),
-    /// A `b`-prefixed packet is not valid base64.
+    /// A `b`-prefixed packet is not valid base64. Not produced any more: base64 is decoded as
+    /// leniently as the reference does.
     #[error("invalid base64 in binary packet")]
     InvalidBase64,
     /// The bytes of a text packet are not UTF-8.
@@ -110,7 +111,8 @@ pub enum DecodeError {
 impl Packet {
     /// Decodes one packet from a WebSocket text frame or one polling record.
     ///
-    /// A leading `b` is a base64 binary message (polling, or WebSocket with `b64`).
+    /// A leading `b` is a base64 binary message (polling, or WebSocket with `b64`), decoded as
+    /// leniently as the reference does (see the module's base64 rules): it never fails.
     ///
     /// ```
     /// use ferrio_engine::{Packet, Str};
@@ -121,7 +123,7 @@ impl Packet {
     pub fn decode_text(text: Str) -> Result<Packet, DecodeError> {
         let first = *text.as_bytes().first().ok_or(DecodeError::Empty)?;
         if first == b'b' {
-            return decode_base64(&text.as_bytes()[1..]).map(Packet::Binary);
+            return Ok(Packet::Binary(decode_base64(&text.as_bytes()[1..])));
         }
         let data = || text.slice(1..text.len());
         Ok(match PacketType::from_char(first) {
@@ -152,12 +154,60 @@ impl Packet {
     }
 }
 
-pub(crate) fn decode_base64(input: &[u8]) -> Result<Bytes, DecodeError> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(input)
-        .map(Bytes::from)
-        .map_err(|_| DecodeError::InvalidBase64)
+/// Decodes base64 the way Node's `Buffer.from(text, "base64")` does, which is what the reference
+/// server applies to `b`-prefixed packets. It never fails:
+///
+/// - both alphabets are accepted (`+/` and the URL-safe `-_`);
+/// - characters outside the alphabet (spaces, `*`, …) are skipped;
+/// - the first `=` ends the data: padding is optional and anything after it is ignored;
+/// - a trailing single character (6 bits, not a whole byte) is dropped.
+///
+/// ```text
+/// "AQIDB" -> 01 02 03     "AQ" -> 01     "AQ==AQ" -> 01     "-_8" -> fb ff     "A*Q ID" -> 01 02 03
+/// ```
+pub(crate) fn decode_base64(input: &[u8]) -> Bytes {
+    fn sextet(c: u8) -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        }))
+    }
+    // Node sizes its output from the raw length (padding excluded) and never writes more.
+    let mut len = input.len();
+    for _ in 0..2 {
+        if len > 0 && input[len - 1] == b'=' {
+            len -= 1;
+        }
+    }
+    let cap = match len % 4 {
+        _ if input.len() < 2 || len < 2 => 0,
+        0 => len / 4 * 3,
+        r => len / 4 * 3 + 1 + usize::from(r == 3),
+    };
+    let mut out = Vec::with_capacity(cap);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &c in input {
+        if c == b'=' {
+            break;
+        }
+        let Some(v) = sextet(c) else { continue };
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            if out.len() == cap {
+                break;
+            }
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Bytes::from(out)
 }
 
 /// An encoded packet, ready to be written by any transport and cheap to clone.
@@ -251,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_unknown_types_empty_and_bad_base64() {
+    fn rejects_unknown_types_and_empty() {
         assert_eq!(Packet::decode_text(Str::from("")), Err(DecodeError::Empty));
         assert_eq!(
             Packet::decode_text(Str::from("7")),
@@ -261,13 +311,32 @@ mod tests {
             Packet::decode_text(Str::from("€x")),
             Err(DecodeError::UnknownType('€'))
         );
+    }
+
+    #[test]
+    fn base64_is_as_lenient_as_node_buffer() {
+        let cases: [(&str, &[u8]); 14] = [
+            ("AQIDBA==", &[1, 2, 3, 4]),
+            ("AQIDB", &[1, 2, 3]),
+            ("AQ", &[1]),
+            ("AQI", &[1, 2]),
+            ("AQ==AQ", &[1]),
+            ("AQID=A", &[1, 2, 3]),
+            ("-_8", &[0xfb, 0xff]),
+            ("+/8=", &[0xfb, 0xff]),
+            ("A*Q ID", &[1, 2, 3]),
+            ("A\nQ\tI\rD", &[1, 2, 3]),
+            ("!!!!", &[]),
+            ("====", &[]),
+            ("", &[]),
+            ("A", &[]),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(&decode_base64(input.as_bytes())[..], expected, "{input:?}");
+        }
         assert_eq!(
-            Packet::decode_text(Str::from("bAQID=A")),
-            Err(DecodeError::InvalidBase64)
-        );
-        assert_eq!(
-            Packet::decode_text(Str::from("bAQI")),
-            Err(DecodeError::InvalidBase64)
+            Packet::decode_text(Str::from("bAQ==AQ")),
+            Ok(Packet::Binary(Bytes::from_static(&[1])))
         );
     }
 

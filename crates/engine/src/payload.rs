@@ -97,44 +97,94 @@ pub fn encode_jsonp(index: &str, payload: &str) -> String {
 
 /// Reads the payload out of a JSONP POST body (`application/x-www-form-urlencoded`, field `d`).
 ///
-/// Returns `None` when there is no `d` field. Escaped newlines (`\\n`) are unescaped as the
-/// reference does.
+/// Like the reference (Node's `querystring`), the form is decoded leniently: `+` is a space, a
+/// `%` that does not start an escape is kept, invalid UTF-8 becomes U+FFFD, and only the first
+/// 1000 fields count. Returns `None` unless there is exactly one `d` field: the reference
+/// answers such a POST `200 ok` and ignores it. Then the client's newline escaping is undone
+/// (see [`unescape_jsonp`]).
 pub fn decode_jsonp_form(body: &[u8]) -> Option<String> {
-    for pair in body.split(|b| *b == b'&') {
-        let mut kv = pair.splitn(2, |b| *b == b'=');
-        if kv.next() == Some(b"d") {
-            let value = kv.next().unwrap_or_default();
-            let decoded = percent_decode_form(value)?;
-            return Some(decoded.replace("\\\\n", "\\n"));
+    let mut found = None;
+    for pair in body
+        .split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .take(1000)
+    {
+        let (k, v) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &pair[..0]),
+        };
+        if percent_decode_lossy(k) == "d" {
+            if found.is_some() {
+                // `d` given twice is an array, not a string: ignored.
+                return None;
+            }
+            found = Some(percent_decode_lossy(v));
         }
     }
-    None
+    found.map(|d| unescape_jsonp(&d))
 }
 
-/// Decodes `application/x-www-form-urlencoded` text (`+` is a space).
-pub(crate) fn percent_decode_form(input: &[u8]) -> Option<String> {
+/// Undoes the JSONP client's escaping of newlines, with the reference's two regular
+/// expressions: an escaped newline `\n` (backslash, `n`) becomes a newline unless the
+/// backslash is itself escaped, and then every `\\n` becomes `\n`.
+///
+/// ```
+/// use ferrio_engine::payload::unescape_jsonp;
+/// assert_eq!(unescape_jsonp(r"a\nb"), "a\nb");
+/// assert_eq!(unescape_jsonp(r"a\\nb"), r"a\nb");
+/// ```
+pub fn unescape_jsonp(input: &str) -> String {
+    // Pass 1: /(\\)?\\n/g -> newline unless the optional backslash matched.
+    let b = input.as_bytes();
+    let mut pass1 = String::with_capacity(input.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'\\') && b.get(i + 2) == Some(&b'n') {
+            i += 3;
+        } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'n') {
+            pass1.push_str(&input[copied..i]);
+            pass1.push('\n');
+            i += 2;
+            copied = i;
+        } else {
+            i += 1;
+        }
+    }
+    pass1.push_str(&input[copied..]);
+    // Pass 2: /\\\\n/g -> "\\n".
+    pass1.replace("\\\\n", "\\n")
+}
+
+/// Percent-decodes a query or form component as Node's `querystring` and `URLSearchParams`
+/// do: `+` is a space, `%XX` is a byte, any other `%` stays, and invalid UTF-8 becomes U+FFFD.
+pub(crate) fn percent_decode_lossy(input: &[u8]) -> String {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
         match input[i] {
             b'+' => out.push(b' '),
-            b'%' => {
-                let hex = input.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
+            b'%' => match (
+                input.get(i + 1).copied().and_then(hex),
+                input.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
     }
-    String::from_utf8(out).ok()
-}
-
-/// Decodes a URL query component (`%XX`, and `+` as a space like `URLSearchParams`).
-pub(crate) fn percent_decode_query(input: &str) -> String {
-    percent_decode_form(input.as_bytes())
-        .unwrap_or_else(|| String::from_utf8_lossy(input.as_bytes()).into_owned())
+    match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -194,7 +244,32 @@ mod tests {
             Some("4a b\x1e4c")
         );
         assert_eq!(decode_jsonp_form(b"x=1"), None);
-        assert_eq!(decode_jsonp_form(b"d=%zz"), None);
+        assert_eq!(decode_jsonp_form(b"4ignored"), None);
+        assert_eq!(decode_jsonp_form(b"d=1&d=2"), None, "an array is ignored");
+        assert_eq!(decode_jsonp_form(b"x=1&%64=4a").as_deref(), Some("4a"));
+        assert_eq!(decode_jsonp_form(b"d").as_deref(), Some(""));
+        assert_eq!(decode_jsonp_form(b"d=%zz%4").as_deref(), Some("%zz%4"));
+        assert_eq!(decode_jsonp_form(b"d=4%FF").as_deref(), Some("4\u{FFFD}"));
+    }
+
+    #[test]
+    fn jsonp_newline_unescaping_follows_the_reference() {
+        // The client sends a newline as \n and a literal "\n" as \\n.
+        assert_eq!(unescape_jsonp(r"4line1\nline2"), "4line1\nline2");
+        assert_eq!(unescape_jsonp(r"4esc\\nkept"), r"4esc\nkept");
+        assert_eq!(unescape_jsonp(r"\n\n"), "\n\n");
+        assert_eq!(unescape_jsonp(r"\\\n"), r"\\n");
+        assert_eq!(unescape_jsonp(r"a\b\"), r"a\b\");
+        assert_eq!(unescape_jsonp("é\\n€"), "é\n€");
+    }
+
+    #[test]
+    fn percent_decoding_is_lenient() {
+        assert_eq!(percent_decode_lossy(b"a+b%20c"), "a b c");
+        assert_eq!(percent_decode_lossy(b"%E2%82%AC"), "€");
+        assert_eq!(percent_decode_lossy(b"100%"), "100%");
+        assert_eq!(percent_decode_lossy(b"%g1%1"), "%g1%1");
+        assert_eq!(percent_decode_lossy(b"%00%ff"), "\0\u{FFFD}");
     }
 
     fn frame_strategy() -> impl Strategy<Value = Frame> {

@@ -2,6 +2,7 @@
 //! [`serve`] to run it on a TCP listener.
 
 use crate::engine::{Engine, EngineHandler, RemoteAddr};
+use crate::transport::http::{ConnControl, ExplicitEmptyBody};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
@@ -23,6 +24,9 @@ pin_project_lite::pin_project! {
         Engine { #[pin] body: Full<Bytes> },
         /// A response of the inner service.
         Inner { #[pin] body: B },
+        /// A response of the engine whose `Content-Length` is written even when the body is
+        /// empty (hyper leaves it out of an empty 204, the reference's CORS preflight has it).
+        EngineWithLength { #[pin] body: Full<Bytes> },
     }
 }
 
@@ -31,6 +35,7 @@ impl<B> fmt::Debug for ResponseBody<B> {
         match self {
             ResponseBody::Engine { .. } => f.write_str("ResponseBody::Engine"),
             ResponseBody::Inner { .. } => f.write_str("ResponseBody::Inner"),
+            ResponseBody::EngineWithLength { .. } => f.write_str("ResponseBody::EngineWithLength"),
         }
     }
 }
@@ -50,6 +55,9 @@ where
         match self.project() {
             ResponseBodyProj::Engine { body } => body.poll_frame(cx).map_err(|e| match e {}),
             ResponseBodyProj::Inner { body } => body.poll_frame(cx).map_err(Into::into),
+            ResponseBodyProj::EngineWithLength { body } => {
+                body.poll_frame(cx).map_err(|e| match e {})
+            }
         }
     }
 
@@ -57,6 +65,8 @@ where
         match self {
             ResponseBody::Engine { body } => body.is_end_stream(),
             ResponseBody::Inner { body } => body.is_end_stream(),
+            // hyper omits `Content-Length` for a body that is over before it starts.
+            ResponseBody::EngineWithLength { .. } => false,
         }
     }
 
@@ -64,6 +74,7 @@ where
         match self {
             ResponseBody::Engine { body } => body.size_hint(),
             ResponseBody::Inner { body } => body.size_hint(),
+            ResponseBody::EngineWithLength { body } => body.size_hint(),
         }
     }
 }
@@ -166,6 +177,9 @@ where
             let engine = self.engine.clone();
             Box::pin(async move {
                 let res = engine.handle(req).await;
+                if res.extensions().get::<ExplicitEmptyBody>().is_some() {
+                    return Ok(res.map(|body| ResponseBody::EngineWithLength { body }));
+                }
                 Ok(res.map(|body| ResponseBody::Engine { body }))
             })
         } else {
@@ -210,7 +224,8 @@ impl<H: EngineHandler, S> tower_layer::Layer<S> for EngineLayer<H> {
 
 /// Serves `service` on `listener` (HTTP/1.1 with upgrades, and HTTP/2), forever.
 ///
-/// Each request carries a [`RemoteAddr`] extension with the peer's address.
+/// Each request carries a [`RemoteAddr`] extension with the peer's address. Request heads are
+/// limited to 16 KiB, as in Node (larger ones get `431` and the connection is closed).
 pub async fn serve<S, ResBody>(listener: tokio::net::TcpListener, service: S) -> std::io::Result<()>
 where
     S: Service<Request<hyper::body::Incoming>, Response = Response<ResBody>>
@@ -233,14 +248,17 @@ where
             }
         };
         let _ = stream.set_nodelay(true);
+        let control = ConnControl::default();
         let svc = AddRemote {
             inner: service.clone(),
             addr,
+            control: control.clone(),
         };
         tokio::spawn(async move {
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().max_buf_size(MAX_HEAD);
             let conn = builder.serve_connection_with_upgrades(
-                TokioIo::new(stream),
+                TokioIo::new(ConnIo::new(stream, control)),
                 hyper_util::service::TowerToHyperService::new(svc),
             );
             if let Err(e) = conn.await {
@@ -250,10 +268,14 @@ where
     }
 }
 
+/// The largest request head [`serve`] reads (Node's `--max-http-header-size`).
+const MAX_HEAD: usize = 16 * 1024;
+
 #[derive(Clone)]
 struct AddRemote<S> {
     inner: S,
     addr: std::net::SocketAddr,
+    control: ConnControl,
 }
 
 impl<S, B> Service<Request<B>> for AddRemote<S>
@@ -270,6 +292,98 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> S::Future {
         req.extensions_mut().insert(RemoteAddr(self.addr));
+        req.extensions_mut().insert(self.control.clone());
         self.inner.call(req)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection of [`serve`]: the TCP stream, except that once the engine armed its
+    /// [`ConnControl`], what hyper writes is swallowed and the armed bytes go out instead.
+    struct ConnIo {
+        #[pin]
+        inner: tokio::net::TcpStream,
+        control: ConnControl,
+        // How much of the armed bytes is written.
+        raw_written: usize,
+    }
+}
+
+impl ConnIo {
+    fn new(inner: tokio::net::TcpStream, control: ConnControl) -> Self {
+        ConnIo {
+            inner,
+            control,
+            raw_written: 0,
+        }
+    }
+
+    /// Writes what is left of the armed bytes; `Ready(true)` once done, `Ready(false)` when
+    /// the connection is not armed.
+    fn poll_raw(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
+        use tokio::io::AsyncWrite;
+        let mut this = self.project();
+        let Some(raw) = this.control.raw() else {
+            return Poll::Ready(Ok(false));
+        };
+        while *this.raw_written < raw.len() {
+            let n = std::task::ready!(this
+                .inner
+                .as_mut()
+                .poll_write(cx, &raw[*this.raw_written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            *this.raw_written += n;
+        }
+        Poll::Ready(Ok(true))
+    }
+}
+
+impl tokio::io::AsyncRead for ConnIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.project().inner.poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ConnIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if std::task::ready!(self.as_mut().poll_raw(cx))? {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        self.project().inner.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        if std::task::ready!(self.as_mut().poll_raw(cx))? {
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        self.project().inner.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::task::ready!(self.as_mut().poll_raw(cx))?;
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::task::ready!(self.as_mut().poll_raw(cx))?;
+        self.project().inner.poll_shutdown(cx)
     }
 }

@@ -74,10 +74,17 @@ impl RequestInfo {
     }
 }
 
+/// On polling.
 pub(crate) const POLLING: u8 = 0;
+/// On polling; a WebSocket joined and has not sent `2probe` yet.
 pub(crate) const UPGRADING: u8 = 1;
+/// On WebSocket.
 pub(crate) const WEBSOCKET: u8 = 2;
+/// Closed.
 pub(crate) const CLOSED: u8 = 3;
+/// On polling; the probe was answered and the client will send `5`: every poll is released
+/// with a noop so that the client can finish the upgrade.
+pub(crate) const PROBED: u8 = 4;
 
 pub(crate) struct Shared<D> {
     pub(crate) id: Sid,
@@ -85,6 +92,8 @@ pub(crate) struct Shared<D> {
     pub(crate) tx: mpsc::Sender<Item>,
     pub(crate) rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Item>>>,
     pub(crate) state: AtomicU8,
+    /// The JSONP callback index when the session was opened with `j` (JSONP polling).
+    pub(crate) jsonp: Option<Box<str>>,
     /// A polling POST is being read.
     pub(crate) posting: AtomicBool,
     /// A pong (v4) or ping (v3) arrived over polling; the driver must look.
@@ -95,9 +104,13 @@ pub(crate) struct Shared<D> {
     pub(crate) closed: Notify,
     pub(crate) close_reason: Mutex<Option<CloseReason>>,
     /// A WebSocket offered for an upgrade, picked up by the driver.
-    pub(crate) upgrade_offer: Mutex<Option<crate::transport::websocket::WsStream>>,
+    pub(crate) upgrade_offer: Mutex<Option<crate::transport::websocket::WsConn>>,
     /// The server asked to close: flush, then close.
     pub(crate) closing: AtomicBool,
+    /// Polling: the queue was flushed up to the close; the next poll gets the close packet
+    /// alone (the reference closes the transport after the buffer drained, so clients handle
+    /// the last packets before the close).
+    pub(crate) close_next_poll: AtomicBool,
     pub(crate) request: RequestInfo,
     pub(crate) data: D,
 }
@@ -130,6 +143,7 @@ impl<D> Socket<D> {
         version: ProtocolVersion,
         capacity: usize,
         state: u8,
+        jsonp: Option<Box<str>>,
         request: RequestInfo,
         data: D,
     ) -> Self {
@@ -140,6 +154,7 @@ impl<D> Socket<D> {
             tx,
             rx: Arc::new(tokio::sync::Mutex::new(rx)),
             state: AtomicU8::new(state),
+            jsonp,
             posting: AtomicBool::new(false),
             heartbeat_pending: AtomicBool::new(false),
             wake: Notify::new(),
@@ -147,6 +162,7 @@ impl<D> Socket<D> {
             close_reason: Mutex::new(None),
             upgrade_offer: Mutex::new(None),
             closing: AtomicBool::new(false),
+            close_next_poll: AtomicBool::new(false),
             request,
             data,
         }))

@@ -2,9 +2,11 @@
 //! benchmark drives it, and `reference-server.mjs` is the same on the Node.js reference.
 //!
 //! Environment: `PORT` (3000), `RECOVERY_MS` (connection state recovery, off),
-//! `PING_INTERVAL_MS` (300), `PING_TIMEOUT_MS` (200), `REDIS_URL` (not supported yet: the
-//! in-memory adapter is used and a warning printed). Prints `listening on <PORT>` once it
-//! accepts connections. Run with `cargo run --release --example conformance`.
+//! `PING_INTERVAL_MS` (300), `PING_TIMEOUT_MS` (200), `REDIS_URL` (the Redis adapter of
+//! `ferrio-redis`, key prefix `socket.io`, wire-compatible with `@socket.io/redis-adapter`; the
+//! in-memory adapter when unset). Prints `listening on <PORT>` once it accepts connections
+//! (with `REDIS_URL`, once subscribed, or after 3 s with a warning if Redis cannot be reached).
+//! Run with `cargo run --release --example conformance`.
 
 use ferrio::engine::Cors;
 use ferrio::parser::Payload;
@@ -176,9 +178,16 @@ async fn main() -> std::io::Result<()> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
-    if std::env::var_os("REDIS_URL").is_some() {
-        eprintln!("REDIS_URL is not supported yet: using the in-memory adapter");
-    }
+    let redis = match std::env::var("REDIS_URL") {
+        Ok(url) => match ferrio_redis::RedisDriver::new(&url) {
+            Ok(driver) => Some(driver),
+            Err(e) => {
+                eprintln!("REDIS_URL: {e}");
+                std::process::exit(2);
+            }
+        },
+        Err(_) => None,
+    };
     let recovery = env_ms("RECOVERY_MS").map(|d| RecoveryConfig {
         max_disconnection_duration: d,
         ..Default::default()
@@ -189,8 +198,15 @@ async fn main() -> std::io::Result<()> {
         .max_http_buffer_size(1_000_000)
         .connect_timeout(Duration::from_millis(1000))
         .map_engine(|e| e.with_cors(Some(Cors::any())))
-        .connection_state_recovery(recovery)
-        .build();
+        .connection_state_recovery(recovery);
+    let io = match &redis {
+        Some(driver) => io.adapter(ferrio_redis::RedisAdapter::factory(
+            driver.clone(),
+            ferrio_redis::RedisAdapterConfig::default(),
+        )),
+        None => io,
+    }
+    .build();
 
     let io2 = io.clone();
     io.ns("/", move |socket: SocketRef| {
@@ -214,6 +230,13 @@ async fn main() -> std::io::Result<()> {
         socket.emit("nsp", socket.nsp()).ok();
     });
 
+    if let Some(driver) = &redis {
+        if !driver.ready(Duration::from_secs(3)).await {
+            eprintln!(
+                "Redis is not reachable yet: serving local clients, retrying in the background"
+            );
+        }
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {port}");
     ferrio::engine::serve(listener, io.into_service()).await

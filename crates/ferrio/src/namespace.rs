@@ -16,6 +16,8 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
 
 type RoomListener = Arc<dyn Fn(&RoomEvent) + Send + Sync>;
+/// Called with the namespace name when its last socket leaves.
+pub(crate) type OnEmpty = Box<dyn Fn(&str) + Send + Sync>;
 type ServerSideListener = Arc<dyn Fn(Payload, Option<ServerSideAck>) + Send + Sync>;
 
 /// Answers an event another server sent with `serverSideEmit` and an acknowledgement
@@ -51,7 +53,7 @@ pub struct Namespace {
     pub(crate) adapter: Arc<dyn Adapter>,
     pub(crate) recovery: Option<RecoveryStore>,
     /// Called when the last socket leaves (cleanup of empty dynamic children).
-    pub(crate) on_empty: Option<Box<dyn Fn(&str) + Send + Sync>>,
+    pub(crate) on_empty: Option<OnEmpty>,
     sockets: RwLock<HashMap<Sid, SocketRef>>,
     rooms: RwLock<Rooms>,
     room_listeners: RwLock<Vec<RoomListener>>,
@@ -82,7 +84,7 @@ impl Namespace {
         setup: Arc<Setup>,
         adapter: Arc<dyn Adapter>,
         recovery: Option<RecoveryStore>,
-        on_empty: Option<Box<dyn Fn(&str) + Send + Sync>>,
+        on_empty: Option<OnEmpty>,
     ) -> Self {
         Namespace {
             name,
@@ -235,7 +237,10 @@ impl Namespace {
         let r = read(&self.rooms);
         let sockets = read(&self.sockets);
         match r.select(opts) {
-            Some(ids) => ids.iter().filter_map(|id| sockets.get(id).cloned()).collect(),
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| sockets.get(id).cloned())
+                .collect(),
             None => {
                 let except = r.excluded(opts);
                 sockets
@@ -296,7 +301,10 @@ impl Namespace {
         let packet = Packet::event(self.name.clone(), data, Some(id));
         let frames = EncodedFrames::encode(&packet);
         let expires = std::time::Instant::now()
-            + opts.flags.timeout.unwrap_or(crate::operators::DEFAULT_ACK_TIMEOUT);
+            + opts
+                .flags
+                .timeout
+                .unwrap_or(crate::operators::DEFAULT_ACK_TIMEOUT);
         let mut n = 0;
         for socket in targets {
             socket.register_ack(id, AckSlot::Many(acks.clone()), expires);

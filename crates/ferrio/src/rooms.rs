@@ -162,7 +162,10 @@ mod tests {
         let mut want = vec![a, b];
         want.sort();
         assert_eq!(got, want);
-        assert_eq!(r.select(&opts(&["r1", "r2"], &["banned"])).unwrap(), vec![a]);
+        assert_eq!(
+            r.select(&opts(&["r1", "r2"], &["banned"])).unwrap(),
+            vec![a]
+        );
         assert_eq!(r.select(&opts(&["nope"], &[])).unwrap(), Vec::<Sid>::new());
         assert!(r.select(&opts(&[], &["banned"])).is_none());
         assert_eq!(r.excluded(&opts(&[], &["banned"])), HashSet::from([b]));

@@ -2,7 +2,9 @@
 
 use crate::adapter::{Adapter, IntoRooms, MemoryAdapter};
 use crate::client::Client;
-use crate::client_bundle::{ClientBundle, ClientSource, ServedClient, SocketIoLayer, SocketIoService};
+use crate::client_bundle::{
+    ClientBundle, ClientSource, ServedClient, SocketIoLayer, SocketIoService,
+};
 use crate::errors::EmitError;
 use crate::handler::ConnectHandler;
 use crate::namespace::{Namespace, NamespaceRef, Setup};
@@ -12,8 +14,8 @@ use crate::remote::RemoteSocket;
 use ferrio_engine::{Engine, EngineConfig, EngineLayer, NotFound};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -217,7 +219,7 @@ impl ServerInner {
     }
 
     fn new_namespace(&self, name: &str, setup: Arc<Setup>, child: bool) -> Arc<Namespace> {
-        let on_empty: Option<Box<dyn Fn(&str) + Send + Sync>> =
+        let on_empty: Option<crate::namespace::OnEmpty> =
             if child && self.config.cleanup_empty_child_namespaces {
                 let me = self.me.clone();
                 Some(Box::new(move |name: &str| {
@@ -467,6 +469,11 @@ impl SocketIo {
     }
 
     /// The client bundle served (see [`SocketIoBuilder::serve_client`]), if any.
+    ///
+    /// ```
+    /// let io = ferrio::SocketIo::new();
+    /// assert!(io.client_bundle().is_none()); // off by default
+    /// ```
     pub fn client_bundle(&self) -> Option<&ClientBundle> {
         self.inner.client.as_ref().map(|c| &c.bundle)
     }

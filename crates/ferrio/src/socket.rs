@@ -393,17 +393,15 @@ impl SocketRef {
         Self::wait_ack(sent, timeout)
     }
 
-    fn wait_ack<R: FromAck>(
+    async fn wait_ack<R: FromAck>(
         sent: Result<oneshot::Receiver<Payload>, EmitError>,
         timeout: Duration,
-    ) -> impl Future<Output = Result<R, AckError>> + Send + 'static {
-        async move {
-            let rx = sent?;
-            match tokio::time::timeout(timeout, rx).await {
-                Ok(Ok(payload)) => Ok(R::from_ack(payload)?),
-                Ok(Err(_)) => Err(AckError::Disconnected),
-                Err(_) => Err(AckError::Timeout(timeout)),
-            }
+    ) -> Result<R, AckError> {
+        let rx = sent?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(payload)) => Ok(R::from_ack(payload)?),
+            Ok(Err(_)) => Err(AckError::Disconnected),
+            Err(_) => Err(AckError::Timeout(timeout)),
         }
     }
 

@@ -54,16 +54,14 @@ impl Drop for Package {
 fn main_js() -> String {
     let mut s = JS.to_owned();
     for i in 0..500 {
-        s.push_str(&format!("function f{i}(socket) {{ return socket.emit('hello', {i}); }}\n"));
+        s.push_str(&format!(
+            "function f{i}(socket) {{ return socket.emit('hello', {i}); }}\n"
+        ));
     }
     s
 }
 
-async fn get(
-    io: &SocketIo,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (Response<()>, Bytes) {
+async fn get(io: &SocketIo, path: &str, headers: &[(&str, &str)]) -> (Response<()>, Bytes) {
     request(io, Method::GET, path, headers).await
 }
 

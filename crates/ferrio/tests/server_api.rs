@@ -33,7 +33,8 @@ async fn on_any_and_on_any_outgoing_see_every_event_until_removed() {
         let seen = s2.clone();
         async move {
             let s = seen.clone();
-            let id = socket.on_any(move |_, ev, args| push(&s, format!("in:{ev}:{}", args.items().len())));
+            let id = socket
+                .on_any(move |_, ev, args| push(&s, format!("in:{ev}:{}", args.items().len())));
             let s = seen.clone();
             socket.prepend_any(move |_, ev, _| push(&s, format!("first:{ev}")));
             let s = seen.clone();
@@ -114,7 +115,10 @@ async fn disconnecting_sees_the_rooms_and_room_events_follow_the_reference() {
                 socket.join(["a", "b"]);
                 let s = seen.clone();
                 socket.on_disconnecting(move |socket: SocketRef, reason| {
-                    push(&s, format!("disconnecting:{reason}:{}", socket.rooms().len()));
+                    push(
+                        &s,
+                        format!("disconnecting:{reason}:{}", socket.rooms().len()),
+                    );
                     async {}
                 });
                 let s = seen.clone();
@@ -156,7 +160,10 @@ async fn disconnecting_sees_the_rooms_and_room_events_follow_the_reference() {
     ev.sort();
     assert_eq!(
         ev,
-        ["create:a", "create:b", "delete:a", "delete:b", "join:a", "join:b", "leave:a", "leave:b"]
+        [
+            "create:a", "create:b", "delete:a", "delete:b", "join:a", "join:b", "leave:a",
+            "leave:b"
+        ]
     );
     assert_eq!(ns.socket_count(), 0);
     assert!(ns.rooms().is_empty());
@@ -179,7 +186,10 @@ async fn broadcast_acks_collect_every_answer_or_the_partial_list_on_timeout() {
     let task = tokio::spawn(pending);
     for c in [&mut a, &mut b] {
         let frame = c.recv().await;
-        let id = frame.trim_start_matches("42").trim_end_matches(r#"["q"]"#).to_owned();
+        let id = frame
+            .trim_start_matches("42")
+            .trim_end_matches(r#"["q"]"#)
+            .to_owned();
         c.send(&format!(r#"43{id}["{}"]"#, c.sid)).await;
     }
     let mut all = task.await.unwrap().unwrap();
@@ -195,7 +205,10 @@ async fn broadcast_acks_collect_every_answer_or_the_partial_list_on_timeout() {
             .emit_with_ack::<String, _>("q", &()),
     );
     let frame = a.recv().await;
-    let id = frame.trim_start_matches("42").trim_end_matches(r#"["q"]"#).to_owned();
+    let id = frame
+        .trim_start_matches("42")
+        .trim_end_matches(r#"["q"]"#)
+        .to_owned();
     a.send(&format!(r#"43{id}["only-a"]"#)).await;
     let _ = b.recv().await;
     match task.await.unwrap() {
@@ -251,8 +264,13 @@ async fn handlers_of_one_socket_answer_in_arrival_order() {
 
 #[tokio::test]
 async fn empty_dynamic_children_are_removed_when_asked() {
-    let io = SocketIo::builder().cleanup_empty_child_namespaces(true).build();
-    io.dyn_ns(|n: &str| n.starts_with("/room-"), |_s: SocketRef| async move {});
+    let io = SocketIo::builder()
+        .cleanup_empty_child_namespaces(true)
+        .build();
+    io.dyn_ns(
+        |n: &str| n.starts_with("/room-"),
+        |_s: SocketRef| async move {},
+    );
     let port = serve(&io).await;
     let mut c = Client::connect(port, "/room-1", None).await;
     assert!(io.namespace("/room-1").is_some());

@@ -31,11 +31,20 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+pub mod adapter;
 pub mod classic;
 pub mod cluster;
 mod common;
+mod driver;
 pub mod emitter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod msgpack;
+pub mod redis_emitter;
+
+pub use adapter::{RedisAdapter, RedisAdapterConfig};
+pub use driver::{DriverError, RedisDriver};
+pub use redis_emitter::RedisEmitter;
 
 pub use common::{
     decode_payload, encode_payload, BroadcastFlags, BroadcastOptions, Encoding, Packet, Publish,

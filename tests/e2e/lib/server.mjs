@@ -17,7 +17,14 @@ export const repoRoot = path.resolve(here, "..", "..", "..");
 const defaults = {
   engine: path.join(repoRoot, "target", "release", "examples", "engine_echo"),
   socketio: path.join(repoRoot, "target", "release", "examples", "conformance"),
+  // The examples of crates/ferrio/examples (no Node equivalent).
+  chat: path.join(repoRoot, "target", "release", "examples", "chat"),
+  axum: path.join(repoRoot, "target", "release", "examples", "axum"),
 };
+const overrides = { engine: "FERRIO_ENGINE_CMD", socketio: "FERRIO_SIO_CMD" };
+
+/** The dist/ folder of the socket.io-client installed for these tests (the browser bundle). */
+export const clientDist = path.join(repoRoot, "tests", "e2e", "node_modules", "socket.io-client", "dist");
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort() {
@@ -32,11 +39,11 @@ export function freePort() {
 }
 
 /**
- * Start a server of `kind` ("engine" or "socketio") with extra environment `env`.
+ * Start a server of `kind` ("engine", "socketio", "chat" or "axum") with extra environment `env`.
  * Resolves to `{ port, url, proc, output, stop }` once the server prints `listening on`.
  */
 export async function startServer(kind, env = {}) {
-  const override = kind === "engine" ? process.env.FERRIO_ENGINE_CMD : process.env.FERRIO_SIO_CMD;
+  const override = overrides[kind] && process.env[overrides[kind]];
   const cmd = override ? override.split(" ").filter(Boolean) : [defaults[kind]];
   const port = env.PORT ?? (await freePort());
   const proc = spawn(cmd[0], cmd.slice(1), {

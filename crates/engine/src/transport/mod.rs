@@ -42,7 +42,8 @@ pub(crate) fn on_packet<H: EngineHandler>(
             // "invalid heartbeat direction"
             _ => Next::Close(CloseReason::TransportError),
         },
-        Packet::Close => Next::Close(CloseReason::TransportClose),
-        Packet::Open | Packet::Upgrade | Packet::Noop => Next::Continue,
+        // Only the polling transport acts on a client close packet (it handles it before
+        // calling this); over WebSocket the reference ignores it.
+        Packet::Close | Packet::Open | Packet::Upgrade | Packet::Noop => Next::Continue,
     }
 }

@@ -2,15 +2,20 @@
 //!
 //! A `GET` takes the session's send queue (one at a time: a second concurrent `GET` is an
 //! error that closes the session), waits for the first frame, drains what else is queued and
-//! answers with one payload. A `POST` carries packets from the client (one at a time too).
+//! answers with one payload. A `POST` carries packets from the client (one at a time too: a
+//! second concurrent `POST` closes the session, and so does a body over the limit or one that
+//! never completes). Whether a session is JSONP is decided at its handshake (`j`), as in the
+//! reference.
 
-use super::http::{compress, read_body, status, text_response, BodyError};
+use super::http::{
+    abort_connection, compress, read_body, status, text_response, BodyError, ConnControl,
+};
 use super::{on_packet, Next};
 use crate::engine::{Body, Engine, EngineHandler};
 use crate::error::CloseReason;
-use crate::packet::{Frame, PacketType, ProtocolVersion};
+use crate::packet::{Frame, Packet, PacketType, ProtocolVersion};
 use crate::payload;
-use crate::socket::{Socket, WEBSOCKET};
+use crate::socket::{Socket, PROBED, WEBSOCKET};
 use crate::Str;
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -24,7 +29,6 @@ fn is_close_marker(frame: &Frame) -> bool {
 pub(crate) async fn get<H: EngineHandler, B>(
     engine: &Engine<H>,
     socket: Socket<H::Data>,
-    jsonp: Option<&str>,
     req: Request<B>,
 ) -> Response<Body> {
     let Ok(mut rx) = socket.0.rx.clone().try_lock_owned() else {
@@ -32,6 +36,11 @@ pub(crate) async fn get<H: EngineHandler, B>(
         socket.mark_closed(CloseReason::TransportError);
         return status(StatusCode::BAD_REQUEST);
     };
+    if socket.0.close_next_poll.load(Ordering::Acquire) {
+        drop(rx);
+        socket.mark_closed(CloseReason::ForcedClose);
+        return close_response(engine, &socket, &req);
+    }
     let mut frames: Vec<Frame> = Vec::new();
     let mut forced_close = false;
     let take = |item: crate::socket::Item, frames: &mut Vec<Frame>| -> bool {
@@ -43,12 +52,19 @@ pub(crate) async fn get<H: EngineHandler, B>(
         }
         false
     };
-    // Wait for the first frame, for the session to close, or for an upgrade to finish.
+    // Wait for the first frame, for the session to close, or for an upgrade to be probed.
+    let mut upgraded = false;
     loop {
         let notified = socket.0.closed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if socket.is_closed() || socket.0.state.load(Ordering::Acquire) == WEBSOCKET {
+        let state = socket.0.state.load(Ordering::Acquire);
+        if socket.is_closed() || state == PROBED {
+            break;
+        }
+        if state == WEBSOCKET {
+            // The queue belongs to the WebSocket now.
+            upgraded = true;
             break;
         }
         tokio::select! {
@@ -62,14 +78,18 @@ pub(crate) async fn get<H: EngineHandler, B>(
             _ = &mut notified => {}
         }
     }
-    while !forced_close {
+    while !forced_close && !upgraded {
         match rx.try_recv() {
             Ok(item) => forced_close = take(item, &mut frames),
             Err(_) => break,
         }
     }
     drop(rx);
-    if forced_close {
+    if forced_close && frames.len() > 1 {
+        // Flush what was queued first; the close packet goes in the next poll.
+        frames.pop();
+        socket.0.close_next_poll.store(true, Ordering::Release);
+    } else if forced_close {
         socket.mark_closed(CloseReason::ForcedClose);
     } else if socket.is_closed() {
         // A client close packet releases the pending poll with a noop; any other close
@@ -80,14 +100,34 @@ pub(crate) async fn get<H: EngineHandler, B>(
         };
         frames.push(Frame::control(kind));
     } else if frames.is_empty() {
+        // Nothing to send: released for an upgrade.
         frames.push(Frame::control(PacketType::Noop));
     }
 
+    payload_response(engine, &socket, &req, &frames)
+}
+
+/// The close packet alone.
+fn close_response<H: EngineHandler, B>(
+    engine: &Engine<H>,
+    socket: &Socket<H::Data>,
+    req: &Request<B>,
+) -> Response<Body> {
+    payload_response(engine, socket, req, &[Frame::control(PacketType::Close)])
+}
+
+/// A poll's answer: `frames` as one payload (JSONP-wrapped, compressed as negotiated).
+fn payload_response<H: EngineHandler, B>(
+    engine: &Engine<H>,
+    socket: &Socket<H::Data>,
+    req: &Request<B>,
+    frames: &[Frame],
+) -> Response<Body> {
     let mut body = String::with_capacity(frames.iter().map(payload::encoded_len_v4).sum());
     match socket.protocol() {
         ProtocolVersion::V4 | ProtocolVersion::V3 => payload::encode_v4(frames.iter(), &mut body),
     }
-    let body = match jsonp {
+    let body = match socket.0.jsonp.as_deref() {
         Some(index) => payload::encode_jsonp(index, &body),
         None => body,
     };
@@ -100,33 +140,62 @@ pub(crate) async fn get<H: EngineHandler, B>(
     res
 }
 
+/// Holds the session's single POST slot; closes the session unless the POST completed (its
+/// body was over the limit, malformed, or the connection went away and the request was
+/// dropped mid-body).
+struct PostSlot<'a, D> {
+    socket: &'a Socket<D>,
+    completed: bool,
+}
+
+impl<D> Drop for PostSlot<'_, D> {
+    fn drop(&mut self) {
+        if !self.completed {
+            self.socket.mark_closed(CloseReason::TransportError);
+        }
+        self.socket.0.posting.store(false, Ordering::Release);
+    }
+}
+
 /// A data `POST`.
 pub(crate) async fn post<H: EngineHandler, B>(
     engine: &Engine<H>,
     socket: Socket<H::Data>,
-    jsonp: bool,
+    conn: Option<&ConnControl>,
     req: Request<B>,
 ) -> Response<Body>
 where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (parts, body) = req.into_parts();
-    let octet = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
-    if octet && socket.protocol() == ProtocolVersion::V4 {
-        return status(StatusCode::BAD_REQUEST);
-    }
     if socket.0.posting.swap(true, Ordering::AcqRel) {
+        // The reference closes the session, which drops the first POST's connection too.
         tracing::debug!(sid = %socket.id(), "overlapping POST: closing the session");
         socket.mark_closed(CloseReason::TransportError);
         return status(StatusCode::BAD_REQUEST);
     }
+    let mut slot = PostSlot {
+        socket: &socket,
+        completed: false,
+    };
+    let (parts, body) = req.into_parts();
+    let octet = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/octet-stream");
+    if octet && socket.protocol() == ProtocolVersion::V4 {
+        tracing::debug!(sid = %socket.id(), "binary POST under v4: closing the session");
+        return status(StatusCode::BAD_REQUEST);
+    }
     let limit = engine.0.config.max_http_buffer_size;
-    let body = read_body(&parts.headers, body, limit).await;
-    socket.0.posting.store(false, Ordering::Release);
+    let body = tokio::select! {
+        body = read_body(&parts.headers, body, limit) => body,
+        _ = socket.closed() => {
+            tracing::debug!(sid = %socket.id(), "session closed during a POST: dropping it");
+            slot.completed = true;
+            return abort_connection(conn);
+        }
+    };
     let body = match body {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
@@ -136,22 +205,47 @@ where
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             return res;
         }
-        Err(BodyError::Io) => return status(StatusCode::BAD_REQUEST),
-    };
-    let text: Str = if jsonp {
-        match payload::decode_jsonp_form(&body) {
-            Some(t) => t.into(),
-            None => return status(StatusCode::INTERNAL_SERVER_ERROR),
+        Err(BodyError::Io) => {
+            tracing::debug!(sid = %socket.id(), "POST body incomplete: closing the session");
+            return status(StatusCode::BAD_REQUEST);
         }
+    };
+    slot.completed = true;
+    let text: Option<Str> = if socket.0.jsonp.is_some() {
+        // No single `d` field: answered `ok` and ignored, as the reference does.
+        payload::decode_jsonp_form(&body).map(Str::from)
     } else {
-        match Str::from_utf8(body) {
+        Some(match Str::from_utf8(body) {
             Ok(s) => s,
             Err(b) => String::from_utf8_lossy(&b).into_owned().into(),
-        }
+        })
     };
+    if let Some(text) = text {
+        deliver(engine, &socket, text);
+    }
+    drop(slot);
+    let mut res = Response::new(http_body_util::Full::new(Bytes::from_static(b"ok")));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Hands the packets of a POST body to the session, up to a close packet or the first
+/// invalid packet (which closes the session with `parse error`).
+fn deliver<H: EngineHandler>(engine: &Engine<H>, socket: &Socket<H::Data>, text: Str) {
     let (packets, error) = payload::decode_v4(text);
     for packet in packets {
-        match on_packet(engine, &socket, packet) {
+        if socket.is_closed() {
+            return;
+        }
+        // Over polling a close packet closes the session (over WebSocket it is ignored).
+        let next = match packet {
+            Packet::Close => Next::Close(CloseReason::TransportClose),
+            p => on_packet(engine, socket, p),
+        };
+        match next {
             Next::Continue => {}
             Next::Heartbeat => {
                 socket.0.heartbeat_pending.store(true, Ordering::Release);
@@ -159,7 +253,7 @@ where
             }
             Next::Close(reason) => {
                 socket.mark_closed(reason);
-                break;
+                return;
             }
         }
     }
@@ -167,10 +261,54 @@ where
         tracing::debug!(sid = %socket.id(), ?error, "invalid packet in POST");
         socket.mark_closed(CloseReason::ParseError);
     }
-    let mut res = Response::new(http_body_util::Full::new(Bytes::from_static(b"ok")));
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::socket::{RequestInfo, POLLING};
+
+    fn socket() -> Socket<()> {
+        let info = RequestInfo {
+            headers: Default::default(),
+            uri: http::Uri::from_static("/"),
+            remote_addr: None,
+            time: std::time::SystemTime::now(),
+            secure: false,
+        };
+        Socket::new(
+            crate::Sid::new(),
+            ProtocolVersion::V4,
+            4,
+            POLLING,
+            None,
+            info,
+            (),
+        )
+    }
+
+    #[test]
+    fn an_unfinished_post_closes_the_session_and_frees_the_slot() {
+        let s = socket();
+        s.0.posting.store(true, Ordering::Release);
+        drop(PostSlot {
+            socket: &s,
+            completed: false,
+        });
+        assert!(s.is_closed());
+        assert_eq!(s.close_reason(), Some(CloseReason::TransportError));
+        assert!(!s.0.posting.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn a_finished_post_keeps_the_session() {
+        let s = socket();
+        s.0.posting.store(true, Ordering::Release);
+        drop(PostSlot {
+            socket: &s,
+            completed: true,
+        });
+        assert!(!s.is_closed());
+        assert!(!s.0.posting.load(Ordering::Acquire));
+    }
 }

@@ -3,26 +3,41 @@
 //! Every session has one driver task ([`drive`]). It owns the session's heartbeat and, once the
 //! session is on WebSocket, the socket itself: it reads frames, writes the send queue in batches
 //! and runs the upgrade handshake of a WebSocket that joins a polling session.
+//!
+//! As in the reference, a WebSocket request that passed verification is always accepted (101)
+//! first; one that cannot become a session (`transport=polling`, a session already upgrading
+//! or upgraded) is then closed without a close code, and one with an unsupported protocol
+//! version gets the reference's raw `400` written on the upgraded connection.
 
-use super::http::{status, upgrade_error};
+use super::http::{status, upgrade_error, upgrade_error_bytes};
 use super::{on_packet, Next};
 use crate::engine::{Body, Engine, EngineHandler};
 use crate::error::{CloseReason, ErrorCode};
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::packet::{Frame, Packet, PacketType, ProtocolVersion};
-use crate::socket::{Item, RequestInfo, Socket, POLLING, UPGRADING, WEBSOCKET};
+use crate::socket::{Item, RequestInfo, Socket, POLLING, PROBED, UPGRADING, WEBSOCKET};
 use crate::upgrade::{Upgrade, UpgradeStep};
 use crate::Str;
 use futures_util::{SinkExt, StreamExt};
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::sync::atomic::Ordering;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant};
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 
 pub(crate) type WsStream = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+type RawIo = TokioIo<hyper::upgrade::Upgraded>;
+
+/// A WebSocket and how it sends binary messages.
+pub(crate) struct WsConn {
+    ws: WsStream,
+    /// The client asked for `b64`: binary messages go as `b<base64>` text frames.
+    b64: bool,
+}
 
 /// Frames written per flush, at most.
 const WRITE_BATCH: usize = 64;
@@ -49,28 +64,20 @@ fn ws_config(max: usize) -> WebSocketConfig {
         .max_message_size(Some(max))
 }
 
-/// Answers the HTTP upgrade and runs `then` with the WebSocket once hyper hands it over.
-fn accept<B, F, Fut>(req: Request<B>, max: usize, then: F) -> Response<Body>
+/// Answers the HTTP upgrade and runs `then` with the raw connection once hyper hands it over.
+fn accept<B, F, Fut>(req: Request<B>, then: F) -> Response<Body>
 where
     B: Send + 'static,
-    F: FnOnce(WsStream) -> Fut + Send + 'static,
+    F: FnOnce(RawIo) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY) else {
-        return upgrade_error(&ErrorCode::BadRequest);
+        return upgrade_error(&ErrorCode::BadRequest, None);
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     tokio::spawn(async move {
         match hyper::upgrade::on(req).await {
-            Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(ws_config(max)),
-                )
-                .await;
-                then(ws).await;
-            }
+            Ok(upgraded) => then(TokioIo::new(upgraded)).await,
             Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         }
     });
@@ -84,39 +91,105 @@ where
     res
 }
 
-/// A WebSocket-only session.
+async fn websocket(io: RawIo, max: usize) -> WsStream {
+    WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(max))).await
+}
+
+/// A WebSocket-only session: `version` is the protocol to open it with, or why not (`None`:
+/// close the WebSocket without a code; an error: the reference's raw 400).
 pub(crate) fn new_session<H: EngineHandler, B: Send + 'static>(
     engine: &Engine<H>,
-    version: ProtocolVersion,
+    version: Result<ProtocolVersion, Option<ErrorCode>>,
+    b64: bool,
     info: RequestInfo,
     req: Request<B>,
 ) -> Response<Body> {
     let engine = engine.clone();
     let max = engine.0.config.max_http_buffer_size;
-    accept(req, max, move |ws| async move {
-        let socket = engine.open_session(version, WEBSOCKET, info);
-        drive(engine, socket, Some(ws)).await;
+    accept(req, move |mut io| async move {
+        match version {
+            Ok(version) => {
+                let ws = websocket(io, max).await;
+                let socket = engine.open_session(version, WEBSOCKET, None, info);
+                drive(engine, socket, Some(WsConn { ws, b64 })).await;
+            }
+            Err(None) => {
+                let mut ws = websocket(io, max).await;
+                let _ = ws.close(None).await;
+            }
+            Err(Some(code)) => {
+                let _ = io.write_all(&upgrade_error_bytes(&code)).await;
+                let _ = io.shutdown().await;
+            }
+        }
     })
 }
 
-/// A WebSocket that joins a polling session: handed to the session's driver.
+/// A WebSocket that asks to join a polling session: handed to the session's driver when
+/// `join` allows it and the session is still on polling with no other upgrade under way;
+/// otherwise closed without a code.
 pub(crate) fn upgrade_session<H: EngineHandler, B: Send + 'static>(
     engine: &Engine<H>,
     socket: Socket<H::Data>,
+    join: bool,
+    b64: bool,
     req: Request<B>,
 ) -> Response<Body> {
     let max = engine.0.config.max_http_buffer_size;
-    accept(req, max, move |ws| async move {
-        if let Ok(mut offer) = socket.0.upgrade_offer.lock() {
-            *offer = Some(ws);
+    accept(req, move |io| async move {
+        let mut ws = websocket(io, max).await;
+        if join && socket.0.state.load(Ordering::Acquire) == POLLING {
+            if let Ok(mut offer) = socket.0.upgrade_offer.lock() {
+                if offer.is_none() {
+                    *offer = Some(WsConn { ws, b64 });
+                    drop(offer);
+                    socket.0.wake.notify_one();
+                    return;
+                }
+            }
         }
-        socket.0.wake.notify_one();
+        tracing::debug!(sid = %socket.id(), "WebSocket cannot join the session: closing it");
+        let _ = ws.close(None).await;
     })
 }
 
 /// Spawns the driver of a polling session.
 pub(crate) fn spawn_polling_driver<H: EngineHandler>(engine: &Engine<H>, socket: Socket<H::Data>) {
     tokio::spawn(drive(engine.clone(), socket, None));
+}
+
+/// The close code for a WebSocket that broke the framing rules, as `ws` (the reference's
+/// WebSocket server) sends it: 1009 for a frame or message over `maxPayload`, 1007 for text
+/// that is not UTF-8, 1002 for other framing violations (reserved opcode, unmasked frame, …).
+fn close_code(e: &WsError) -> Option<CloseCode> {
+    match e {
+        WsError::Capacity(_) => Some(CloseCode::Size),
+        WsError::Utf8(_) => Some(CloseCode::Invalid),
+        WsError::Protocol(_) => Some(CloseCode::Protocol),
+        _ => None,
+    }
+}
+
+/// Sends the close frame, then reads and discards what the client still sends (for at most a
+/// second) so that the close frame is read before the connection goes away.
+async fn close_with(mut ws: WsStream, code: CloseCode) {
+    let frame = CloseFrame {
+        code,
+        reason: "".into(),
+    };
+    if ws.close(Some(frame)).await.is_err() {
+        return;
+    }
+    let io = ws.get_mut();
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn next_msg(
@@ -144,9 +217,14 @@ async fn sleep_opt(t: Option<Instant>) {
     }
 }
 
-fn to_ws(frame: &Frame) -> WsMessage {
+fn to_ws(frame: &Frame, b64: bool) -> WsMessage {
     match frame {
         Frame::Text(s) => WsMessage::Text(utf8(s.clone())),
+        Frame::Binary(_) if b64 => {
+            let mut out = String::with_capacity(crate::payload::encoded_len_v4(frame));
+            crate::payload::encode_v4([frame], &mut out);
+            WsMessage::Text(out.into())
+        }
         Frame::Binary(b) => WsMessage::Binary(b.clone()),
     }
 }
@@ -172,16 +250,23 @@ fn decode_ws(
 }
 
 struct Upgrading {
-    ws: WsStream,
+    conn: WsConn,
     state: Upgrade,
     deadline: Instant,
+}
+
+/// Gives a session whose upgrade failed back to polling.
+fn back_to_polling(state: &std::sync::atomic::AtomicU8) {
+    for from in [UPGRADING, PROBED] {
+        let _ = state.compare_exchange(from, POLLING, Ordering::AcqRel, Ordering::Acquire);
+    }
 }
 
 /// The session's driver: heartbeat, WebSocket I/O, upgrades, and the end of the session.
 pub(crate) async fn drive<H: EngineHandler>(
     engine: Engine<H>,
     socket: Socket<H::Data>,
-    mut ws: Option<WsStream>,
+    conn: Option<WsConn>,
 ) {
     let config = &engine.0.config;
     let shared = socket.0.clone();
@@ -191,6 +276,10 @@ pub(crate) async fn drive<H: EngineHandler>(
         config.ping_timeout,
         Instant::now().into_std(),
     );
+    let (mut ws, mut b64) = match conn {
+        Some(c) => (Some(c.ws), c.b64),
+        None => (None, false),
+    };
     let mut rx = match ws {
         Some(_) => Some(shared.rx.clone().lock_owned().await),
         None => None,
@@ -198,11 +287,13 @@ pub(crate) async fn drive<H: EngineHandler>(
     let mut upgrading: Option<Upgrading> = None;
     let mut close_deadline: Option<Instant> = None;
     let mut close_frame_sent = false;
+    // Set when the client broke the WebSocket framing rules: the close frame carries it.
+    let mut error_code: Option<CloseCode> = None;
 
     while !socket.is_closed() {
         let hb_at = Instant::from_std(hb.poll_timeout());
         let upgrade_at = upgrading.as_ref().map(|u| u.deadline);
-        let mut up_ws = upgrading.as_mut().map(|u| &mut u.ws);
+        let mut up_ws = upgrading.as_mut().map(|u| &mut u.conn.ws);
         tokio::select! {
             _ = sleep_until(hb_at) => {
                 match hb.handle_timeout(Instant::now().into_std()) {
@@ -224,19 +315,22 @@ pub(crate) async fn drive<H: EngineHandler>(
                     heartbeat_in(&mut hb, &socket);
                 }
                 let offer = shared.upgrade_offer.lock().ok().and_then(|mut o| o.take());
-                if let Some(new_ws) = offer {
+                if let Some(offer) = offer {
                     if ws.is_none() && upgrading.is_none()
                         && shared.state.compare_exchange(POLLING, UPGRADING, Ordering::AcqRel, Ordering::Acquire).is_ok()
                     {
                         tracing::debug!(sid = %socket.id(), "upgrade started");
                         upgrading = Some(Upgrading {
-                            ws: new_ws,
+                            conn: offer,
                             state: Upgrade::AwaitingProbe,
                             deadline: Instant::now() + config.upgrade_timeout,
                         });
                     } else {
-                        let mut new_ws = new_ws;
-                        let _ = new_ws.close(None).await;
+                        // A second WebSocket for this session: closed without a code.
+                        let mut extra = offer.ws;
+                        tokio::spawn(async move {
+                            let _ = extra.close(None).await;
+                        });
                     }
                 }
                 if ws.is_none() && shared.closing.load(Ordering::Acquire) && close_deadline.is_none() {
@@ -248,6 +342,7 @@ pub(crate) async fn drive<H: EngineHandler>(
                     None | Some(Ok(WsMessage::Close(_))) => Next::Close(CloseReason::TransportClose),
                     Some(Err(e)) => {
                         tracing::debug!(sid = %socket.id(), error = %e, "WebSocket read error");
+                        error_code = close_code(&e);
                         Next::Close(CloseReason::TransportError)
                     }
                     Some(Ok(m)) => match decode_ws(m, socket.protocol()) {
@@ -265,7 +360,7 @@ pub(crate) async fn drive<H: EngineHandler>(
             item = next_item(&mut rx) => {
                 let Some(item) = item else { break };
                 if let (Some(w), Some(r)) = (ws.as_mut(), rx.as_mut()) {
-                    match write_batch(w, r, item).await {
+                    match write_batch(w, r, item, b64).await {
                         Ok(false) => {}
                         Ok(true) => {
                             close_frame_sent = true;
@@ -280,46 +375,65 @@ pub(crate) async fn drive<H: EngineHandler>(
             }
             msg = next_msg_ref(&mut up_ws) => {
                 let Some(mut up) = upgrading.take() else { continue };
+                let mut abort_code = None;
                 let step = match msg {
                     Some(Ok(m)) => match decode_ws(m, socket.protocol()) {
                         Ok(Some(p)) => up.state.handle(&p).ok(),
                         Ok(None) => Some(UpgradeStep::AnswerProbe(up.state)),
                         Err(_) => None,
                     },
-                    _ => None,
+                    Some(Err(e)) => {
+                        abort_code = close_code(&e);
+                        None
+                    }
+                    None => None,
                 };
                 match step {
                     Some(UpgradeStep::AnswerProbe(next)) => {
                         if next == Upgrade::AwaitingUpgrade && up.state == Upgrade::AwaitingProbe {
-                            if up.ws.send(WsMessage::Text("3probe".into())).await.is_err() {
-                                shared.state.store(POLLING, Ordering::Release);
+                            if up.conn.ws.send(WsMessage::Text("3probe".into())).await.is_err() {
+                                back_to_polling(&shared.state);
                                 continue;
                             }
-                            // Release the pending poll so the client can finish the upgrade.
-                            let _ = shared.tx.try_send(Item::One(Frame::control(PacketType::Noop)));
+                            // From now on every poll is released with a noop (the pending one
+                            // at once) so that the client can finish the upgrade.
+                            if shared.state.compare_exchange(UPGRADING, PROBED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                                shared.closed.notify_waiters();
+                            }
                         }
                         up.state = next;
                         upgrading = Some(up);
                     }
                     Some(UpgradeStep::Complete) => {
-                        shared.state.store(WEBSOCKET, Ordering::Release);
+                        let moved = [UPGRADING, PROBED].into_iter().any(|from| {
+                            shared.state.compare_exchange(from, WEBSOCKET, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                        });
+                        if !moved {
+                            // The session closed meanwhile.
+                            let _ = up.conn.ws.close(None).await;
+                            continue;
+                        }
                         shared.closed.notify_waiters();
                         rx = Some(shared.rx.clone().lock_owned().await);
-                        ws = Some(up.ws);
+                        b64 = up.conn.b64;
+                        ws = Some(up.conn.ws);
                         tracing::debug!(sid = %socket.id(), "upgraded to WebSocket");
                     }
                     None => {
                         tracing::debug!(sid = %socket.id(), "upgrade aborted");
-                        let _ = up.ws.close(None).await;
-                        let _ = shared.state.compare_exchange(UPGRADING, POLLING, Ordering::AcqRel, Ordering::Acquire);
+                        back_to_polling(&shared.state);
+                        match abort_code {
+                            Some(code) => { tokio::spawn(close_with(up.conn.ws, code)); }
+                            None => { let _ = up.conn.ws.close(None).await; }
+                        }
                     }
                 }
             }
             _ = sleep_opt(upgrade_at) => {
                 if let Some(mut up) = upgrading.take() {
                     tracing::debug!(sid = %socket.id(), "upgrade timed out");
-                    let _ = up.ws.close(None).await;
-                    let _ = shared.state.compare_exchange(UPGRADING, POLLING, Ordering::AcqRel, Ordering::Acquire);
+                    back_to_polling(&shared.state);
+                    let _ = up.conn.ws.close(None).await;
                 }
             }
             _ = sleep_opt(close_deadline) => {
@@ -329,15 +443,20 @@ pub(crate) async fn drive<H: EngineHandler>(
     }
 
     if let Some(mut up) = upgrading.take() {
-        let _ = up.ws.close(None).await;
-    }
-    if let Some(mut w) = ws.take() {
-        if !close_frame_sent {
-            let _ = w.close(None).await;
-        }
+        let _ = up.conn.ws.close(None).await;
     }
     drop(rx);
+    let ws = ws.take();
     engine.finish(&socket);
+    if let Some(mut w) = ws {
+        match error_code {
+            Some(code) => close_with(w, code).await,
+            None if !close_frame_sent => {
+                let _ = w.close(None).await;
+            }
+            None => {}
+        }
+    }
 }
 
 async fn next_msg_ref(
@@ -373,6 +492,7 @@ async fn write_batch(
     ws: &mut WsStream,
     rx: &mut tokio::sync::mpsc::Receiver<Item>,
     first: Item,
+    b64: bool,
 ) -> Result<bool, tokio_tungstenite::tungstenite::Error> {
     let mut item = Some(first);
     let mut n = 0;
@@ -383,7 +503,7 @@ async fn write_batch(
                 let _ = ws.close(None).await;
                 return Ok(true);
             }
-            ws.feed(to_ws(f)).await?;
+            ws.feed(to_ws(f, b64)).await?;
         }
         n += 1;
         if n < WRITE_BATCH {
@@ -392,4 +512,42 @@ async fn write_batch(
     }
     ws.flush().await?;
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+
+    #[test]
+    fn framing_errors_close_with_the_codes_of_ws() {
+        let too_big = WsError::Capacity(CapacityError::MessageTooLong {
+            size: 2,
+            max_size: 1,
+        });
+        assert_eq!(close_code(&too_big), Some(CloseCode::Size));
+        assert_eq!(
+            close_code(&WsError::Utf8("bad".into())),
+            Some(CloseCode::Invalid)
+        );
+        for p in [
+            ProtocolError::UnmaskedFrameFromClient,
+            ProtocolError::InvalidOpcode(3),
+        ] {
+            assert_eq!(close_code(&WsError::Protocol(p)), Some(CloseCode::Protocol));
+        }
+        assert_eq!(close_code(&WsError::ConnectionClosed), None);
+    }
+
+    #[test]
+    fn binary_goes_as_base64_text_when_the_client_asked_for_b64() {
+        let bin = Frame::binary(vec![1u8, 2, 3]);
+        assert_eq!(to_ws(&bin, true), WsMessage::Text("bAQID".into()));
+        assert_eq!(
+            to_ws(&bin, false),
+            WsMessage::Binary(vec![1u8, 2, 3].into())
+        );
+        let text = Frame::message("hi");
+        assert_eq!(to_ws(&text, true), WsMessage::Text("4hi".into()));
+    }
 }

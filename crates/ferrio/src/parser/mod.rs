@@ -51,6 +51,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod json;
 mod packet;
 pub mod value;
