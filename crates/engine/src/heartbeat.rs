@@ -75,7 +75,10 @@ impl Heartbeat {
     pub fn handle_timeout(&mut self, now: Instant) -> Option<HeartbeatAction> {
         match self.state {
             State::PingAt(t) if now >= t => {
-                self.state = State::PongBefore(now + self.timeout);
+                // The pong deadline counts from when the ping was due, so a late wake-up
+                // does not stretch it, but the client always gets at least half of it.
+                let deadline = (t + self.timeout).max(now + self.timeout / 2);
+                self.state = State::PongBefore(deadline);
                 Some(HeartbeatAction::SendPing)
             }
             State::PongBefore(t) | State::ClientPingBefore(t) if now >= t => {
@@ -152,6 +155,20 @@ mod tests {
             hb.handle_timeout(t0 + I + T),
             Some(HeartbeatAction::TimedOut)
         );
+    }
+
+    #[test]
+    fn v4_pong_deadline_counts_from_the_due_ping_time() {
+        let t0 = Instant::now();
+        let mut hb = Heartbeat::new(ProtocolVersion::V4, I, T, t0);
+        // Woken 30 ms late: the deadline stays one timeout after the due time.
+        hb.handle_timeout(t0 + I + Duration::from_millis(30));
+        assert_eq!(hb.poll_timeout(), t0 + I + T);
+        // Woken very late: the client still gets half the timeout.
+        let mut hb = Heartbeat::new(ProtocolVersion::V4, I, T, t0);
+        let late = t0 + I + T * 3;
+        hb.handle_timeout(late);
+        assert_eq!(hb.poll_timeout(), late + T / 2);
     }
 
     #[test]

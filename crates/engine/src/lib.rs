@@ -66,5 +66,5 @@ pub use error::{CloseReason, ErrorCode, SendError};
 pub use packet::{DecodeError, Frame, Packet, PacketType, ProtocolVersion};
 pub use service::{serve, EngineLayer, EngineService, NotFound, ResponseBody};
 pub use sid::{InvalidSid, Sid};
-pub use socket::{RequestInfo, Socket, TransportKind};
+pub use socket::{RequestInfo, Socket, TransportKind, MAX_WRITE_PAUSE};
 pub use str::Str;

@@ -21,6 +21,8 @@ use tokio::sync::{mpsc, Notify};
 pub(crate) enum Item {
     One(Frame),
     Many(Vec<Frame>),
+    /// WebSocket: flush what came before, then wait this long before writing what follows.
+    Pause(std::time::Duration),
 }
 
 impl Item {
@@ -28,9 +30,13 @@ impl Item {
         match self {
             Item::One(f) => std::slice::from_ref(f),
             Item::Many(v) => v,
+            Item::Pause(_) => &[],
         }
     }
 }
+
+/// The longest pause [`Socket::pause_writes`] accepts.
+pub const MAX_WRITE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The transport a session currently uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,6 +117,13 @@ pub(crate) struct Shared<D> {
     /// alone (the reference closes the transport after the buffer drained, so clients handle
     /// the last packets before the close).
     pub(crate) close_next_poll: AtomicBool,
+    /// Queue items sent and not yet written to the transport.
+    pub(crate) unflushed: std::sync::atomic::AtomicUsize,
+    /// Notified when `unflushed` drops to zero (the reference's `drain`).
+    pub(crate) drained: Notify,
+    /// Polling: the client sent a close packet while no poll was pending; the next poll
+    /// gets a noop and the session closes.
+    pub(crate) release_next_poll: AtomicBool,
     pub(crate) request: RequestInfo,
     pub(crate) data: D,
 }
@@ -163,6 +176,9 @@ impl<D> Socket<D> {
             upgrade_offer: Mutex::new(None),
             closing: AtomicBool::new(false),
             close_next_poll: AtomicBool::new(false),
+            unflushed: std::sync::atomic::AtomicUsize::new(0),
+            drained: Notify::new(),
+            release_next_poll: AtomicBool::new(false),
             request,
             data,
         }))
@@ -219,6 +235,18 @@ impl<D> Socket<D> {
         })
     }
 
+    /// Over WebSocket, lets what is queued so far reach the client on its own: the writer
+    /// flushes it and waits `pause` (at most [`MAX_WRITE_PAUSE`]) before writing what is
+    /// queued after. Clients that read frame by frame and react in between (the official
+    /// protocol test suite does after the Socket.IO CONNECT reply) then see the frames
+    /// apart, as with the reference, whose writes each wait for the previous one. Polling
+    /// ignores it.
+    pub fn pause_writes(&self, pause: std::time::Duration) {
+        if self.transport() == TransportKind::WebSocket {
+            let _ = self.send_item(Item::Pause(pause.min(MAX_WRITE_PAUSE)));
+        }
+    }
+
     /// Queues a text message.
     pub fn send_text(&self, text: &str) -> Result<(), SendError<Frame>> {
         self.send(Frame::message(text))
@@ -238,10 +266,44 @@ impl<D> Socket<D> {
         if self.is_closed() || self.0.closing.load(Ordering::Acquire) {
             return Err(SendError::Closed(item));
         }
-        self.0.tx.try_send(item).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(i) => SendError::Full(i),
-            mpsc::error::TrySendError::Closed(i) => SendError::Closed(i),
+        self.0.unflushed.fetch_add(1, Ordering::AcqRel);
+        self.0.tx.try_send(item).map_err(|e| {
+            self.mark_flushed(1);
+            match e {
+                mpsc::error::TrySendError::Full(i) => SendError::Full(i),
+                mpsc::error::TrySendError::Closed(i) => SendError::Closed(i),
+            }
         })
+    }
+
+    /// `n` queue items were written to the transport (`usize::MAX`: all of them).
+    pub(crate) fn mark_flushed(&self, n: usize) {
+        let prev = self
+            .0
+            .unflushed
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(n))
+            })
+            .unwrap_or(0);
+        if prev <= n {
+            self.0.drained.notify_waiters();
+        }
+    }
+
+    /// Resolves once everything sent so far has been written to the transport, or the session
+    /// closed (the reference's `drain` event).
+    ///
+    /// Over polling, "written" means handed to a poll's response.
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.0.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() || self.0.unflushed.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Closes the session from the server side (reason `forced close`).
@@ -275,6 +337,7 @@ impl<D> Socket<D> {
             *r = Some(reason);
         }
         self.0.closed.notify_waiters();
+        self.0.drained.notify_waiters();
         self.0.wake.notify_one();
         true
     }

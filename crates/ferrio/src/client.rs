@@ -12,6 +12,9 @@ use ferrio_engine::{CloseReason, EngineHandler, Frame, Message, SendError, Sid};
 use serde_json::Value;
 use std::sync::{Arc, Mutex, RwLock};
 
+/// How long the WebSocket writer waits after a CONNECT reply.
+const CONNECT_REPLY_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A packet encoded once, shareable by every recipient.
 pub(crate) struct EncodedFrames {
     text: Frame,
@@ -336,6 +339,9 @@ async fn connect(ns: Arc<Namespace>, conn: Conn, auth: Value) {
         &Packet::connect(ns.name.clone(), Some(Value::Object(reply))),
         false,
     );
+    // Let the reply reach the client on its own before the handler's first packets (see
+    // `Socket::pause_writes`).
+    conn.0.pause_writes(CONNECT_REPLY_PAUSE);
     tracing::debug!(target: "ferrio::socket", id = %socket.id(), nsp = %ns.name, conn = %conn.id(), recovered, "connect");
     ns.setup.handler.call(socket).await;
 }

@@ -21,6 +21,10 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use std::sync::atomic::Ordering;
 
+/// How long a session closed by the client over polling waits for a poll the client sent
+/// before its close packet.
+const CLIENT_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
 fn is_close_marker(frame: &Frame) -> bool {
     frame.as_text() == Some("1")
 }
@@ -36,6 +40,11 @@ pub(crate) async fn get<H: EngineHandler, B>(
         socket.mark_closed(CloseReason::TransportError);
         return status(StatusCode::BAD_REQUEST);
     };
+    if socket.0.release_next_poll.load(Ordering::Acquire) {
+        drop(rx);
+        socket.mark_closed(CloseReason::TransportClose);
+        return payload_response(engine, &socket, &req, &[Frame::control(PacketType::Noop)]);
+    }
     if socket.0.close_next_poll.load(Ordering::Acquire) {
         drop(rx);
         socket.mark_closed(CloseReason::ForcedClose);
@@ -43,7 +52,9 @@ pub(crate) async fn get<H: EngineHandler, B>(
     }
     let mut frames: Vec<Frame> = Vec::new();
     let mut forced_close = false;
-    let take = |item: crate::socket::Item, frames: &mut Vec<Frame>| -> bool {
+    let mut taken = 0usize;
+    let mut take = |item: crate::socket::Item, frames: &mut Vec<Frame>| -> bool {
+        taken += 1;
         for f in item.frames() {
             frames.push(f.clone());
             if is_close_marker(f) {
@@ -85,6 +96,7 @@ pub(crate) async fn get<H: EngineHandler, B>(
         }
     }
     drop(rx);
+    socket.mark_flushed(taken);
     if forced_close && frames.len() > 1 {
         // Flush what was queued first; the close packet goes in the next poll.
         frames.pop();
@@ -221,7 +233,7 @@ where
         })
     };
     if let Some(text) = text {
-        deliver(engine, &socket, text);
+        deliver(engine, &socket, text).await;
     }
     drop(slot);
     let mut res = Response::new(http_body_util::Full::new(Bytes::from_static(b"ok")));
@@ -234,7 +246,7 @@ where
 
 /// Hands the packets of a POST body to the session, up to a close packet or the first
 /// invalid packet (which closes the session with `parse error`).
-fn deliver<H: EngineHandler>(engine: &Engine<H>, socket: &Socket<H::Data>, text: Str) {
+async fn deliver<H: EngineHandler>(engine: &Engine<H>, socket: &Socket<H::Data>, text: Str) {
     let (packets, error) = payload::decode_v4(text);
     for packet in packets {
         if socket.is_closed() {
@@ -250,6 +262,17 @@ fn deliver<H: EngineHandler>(engine: &Engine<H>, socket: &Socket<H::Data>, text:
             Next::Heartbeat => {
                 socket.0.heartbeat_pending.store(true, Ordering::Release);
                 socket.0.wake.notify_one();
+            }
+            Next::Close(CloseReason::TransportClose) if socket.0.rx.try_lock().is_ok() => {
+                // The client closes and no poll is pending here, but one it sent before this
+                // POST may still be on its way (requests are served in parallel): the POST is
+                // answered after a short grace, during which such a poll is released with a
+                // noop. A poll sent after the POST's answer finds the session gone.
+                socket.0.release_next_poll.store(true, Ordering::Release);
+                socket.0.closing.store(true, Ordering::Release);
+                let _ = tokio::time::timeout(CLIENT_CLOSE_GRACE, socket.closed()).await;
+                socket.mark_closed(CloseReason::TransportClose);
+                return;
             }
             Next::Close(reason) => {
                 socket.mark_closed(reason);

@@ -360,7 +360,9 @@ pub(crate) async fn drive<H: EngineHandler>(
             item = next_item(&mut rx) => {
                 let Some(item) = item else { break };
                 if let (Some(w), Some(r)) = (ws.as_mut(), rx.as_mut()) {
-                    match write_batch(w, r, item, b64).await {
+                    let written = write_batch(w, r, item, b64).await;
+                    socket.mark_flushed(written.as_ref().map_or(usize::MAX, |(_, n)| *n));
+                    match written.map(|(closed, _)| closed) {
                         Ok(false) => {}
                         Ok(true) => {
                             close_frame_sent = true;
@@ -487,21 +489,26 @@ fn heartbeat_in<D>(hb: &mut Heartbeat, socket: &Socket<D>) {
 }
 
 /// Writes `first` and what else is queued (up to a batch), then flushes.
-/// Returns true when the close marker was met and the close frame sent.
+/// Returns whether the close marker was met (and the close frame sent), and how many queue
+/// items were written.
 async fn write_batch(
     ws: &mut WsStream,
     rx: &mut tokio::sync::mpsc::Receiver<Item>,
     first: Item,
     b64: bool,
-) -> Result<bool, tokio_tungstenite::tungstenite::Error> {
+) -> Result<(bool, usize), tokio_tungstenite::tungstenite::Error> {
     let mut item = Some(first);
     let mut n = 0;
     while let Some(it) = item.take() {
+        if let Item::Pause(d) = it {
+            ws.flush().await?;
+            tokio::time::sleep(d).await;
+        }
         for f in it.frames() {
             if f.as_text() == Some("1") {
                 ws.flush().await?;
                 let _ = ws.close(None).await;
-                return Ok(true);
+                return Ok((true, n + 1));
             }
             ws.feed(to_ws(f, b64)).await?;
         }
@@ -511,7 +518,7 @@ async fn write_batch(
         }
     }
     ws.flush().await?;
-    Ok(false)
+    Ok((false, n))
 }
 
 #[cfg(test)]
