@@ -28,7 +28,7 @@ pub fn check_loopback(addr: &SocketAddr) -> Res<()> {
     }
 }
 
-/// Source address number `i` of `sources`: 127.0.0.1 .. 127.0.0.<sources>.
+/// Source address number `i` of `sources`: 127.0.0.1 .. `127.0.0.<sources>`.
 pub fn source(i: usize, sources: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, 1 + (i % sources.clamp(1, 250)) as u8)
 }

@@ -56,15 +56,25 @@ mod rooms;
 mod server;
 mod socket;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use client::{Client, ClientData};
+
+/// The longest namespace name a CONNECT may carry, in bytes. The reference has no limit (only
+/// `maxHttpBufferSize`); here a longer name closes the connection (as a parse error) instead
+/// of being kept as a dynamic namespace or echoed back in a `CONNECT_ERROR`.
+pub const MAX_NAMESPACE_LEN: usize = 1024;
 pub use client_bundle::{ClientBundle, SocketIoLayer, SocketIoService};
 pub use errors::{AckError, ConnectError, DisconnectReason, EmitError};
 pub use ferrio_engine::{self as engine, Sid};
 pub use handler::{Data, Event, TryData};
 pub use handshake::Handshake;
-pub use namespace::{Namespace, NamespaceRef, ServerSideAck};
+pub use namespace::{Namespace, NamespaceRef, NamespaceStats, ServerSideAck};
 pub use operators::{BroadcastAckError, BroadcastOperators, DEFAULT_ACK_TIMEOUT};
 pub use recovery::RecoveryConfig;
 pub use remote::RemoteSocket;
-pub use server::{SocketIo, SocketIoBuilder, SocketIoConfig};
+pub use server::{SocketIo, SocketIoBuilder, SocketIoConfig, Stats};
 pub use socket::{AckSender, FromAck, SocketRef};
