@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Load generator for Socket.IO v5 / Engine.IO v4 servers implementing the
 //! conformance contract; the binaries are `ferrio-bench` (the generator),
 //! `compare` (the comparison runner) and `socketioxide_server`.

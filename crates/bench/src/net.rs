@@ -14,6 +14,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::proto;
 
+/// A result whose error is a message for the report.
 pub type Res<T> = Result<T, String>;
 
 /// Per-step timeout of handshakes and waits for one reply.
@@ -154,6 +155,7 @@ impl Conn {
             .map_err(|e| format!("write: {e}"))
     }
 
+    /// Writes out what was sent.
     pub async fn flush(&mut self) -> Res<()> {
         self.ws.flush().await.map_err(|e| format!("write: {e}"))
     }

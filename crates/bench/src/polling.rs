@@ -160,6 +160,7 @@ pub struct PollClient {
 }
 
 impl PollClient {
+    /// Opens a polling session from `src` and joins `/`.
     pub async fn connect(addr: SocketAddr, src: Ipv4Addr) -> Res<PollClient> {
         let mut http = Http {
             addr,

@@ -22,25 +22,42 @@ use crate::stats::{self, now_us, pct_ms, record, Cpu, CpuMeter};
 /// Settings of a run (see `--help`).
 #[derive(Clone, Debug)]
 pub struct Params {
+    /// The server's address.
     pub addr: SocketAddr,
+    /// The server's pid, for RSS and CPU figures.
     pub pid: Option<u32>,
+    /// The server's name in the report.
     pub label: String,
+    /// How many source addresses (127.0.0.x) to spread connections over.
     pub sources: usize,
+    /// Connections opened at once in `connect`.
     pub concurrency: usize,
+    /// Connections of `connect`.
     pub conns: usize,
+    /// Seconds `connect` holds its connections.
     pub hold: f64,
+    /// Clients of `echo`.
     pub clients: usize,
+    /// Seconds each measured scenario runs.
     pub duration: f64,
+    /// Seconds of warm-up before measuring.
     pub warmup: f64,
+    /// Receivers of `fanout`.
     pub receivers: usize,
+    /// Messages in flight in `fanout`.
     pub window: usize,
+    /// Messages per second of `fanout-rate`.
     pub rate: f64,
+    /// Receivers of `fanout-rate`.
     pub rate_receivers: usize,
+    /// Clients of `polling`.
     pub poll_clients: usize,
+    /// Seconds between scenarios.
     pub cooldown: f64,
 }
 
 impl Params {
+    /// The full-size run.
     pub fn full(addr: SocketAddr) -> Params {
         Params {
             addr,
@@ -62,6 +79,7 @@ impl Params {
         }
     }
 
+    /// A few hundred connections, about a second per scenario.
     pub fn smoke(addr: SocketAddr) -> Params {
         Params {
             conns: 300,
@@ -81,7 +99,9 @@ impl Params {
 
 /// What a scenario reports.
 pub struct Outcome {
+    /// The figures as JSON.
     pub json: Value,
+    /// A readable summary.
     pub summary: String,
     /// Lost/duplicated/out-of-order deliveries or failed clients.
     pub ok: bool,

@@ -17,6 +17,7 @@ pub fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")
 }
 
+/// Records `us` microseconds (at least 1) in `h`.
 pub fn record(h: &mut Histogram<u64>, us: u64) {
     h.saturating_record(us.max(1));
 }
@@ -90,6 +91,7 @@ pub struct CpuMeter {
 }
 
 impl CpuMeter {
+    /// Starts measuring the CPU of the server (`server_pid`), this process and the machine.
     pub fn start(server_pid: Option<u32>) -> Self {
         CpuMeter {
             t0: Instant::now(),
@@ -128,7 +130,9 @@ impl CpuMeter {
 /// CPU use over an interval, in % of one core.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu {
+    /// The server process.
     pub server: Option<f64>,
+    /// This load generator.
     pub generator: Option<f64>,
     /// Everything else on the machine: when high, the figures are unreliable.
     pub other: Option<f64>,
