@@ -21,6 +21,8 @@ pub struct RemoteSocket {
     pub handshake: Handshake,
     /// The rooms it was in when fetched.
     pub rooms: Vec<Room>,
+    /// Its JSON data ([`SocketRef::set_data`]; `null` when unset).
+    pub data: serde_json::Value,
     /// The socket itself when it is connected to this server.
     pub local: Option<SocketRef>,
     ns: Arc<Namespace>,
@@ -32,6 +34,7 @@ impl RemoteSocket {
             id: s.id(),
             handshake: s.handshake().clone(),
             rooms: s.rooms(),
+            data: s.data_value(),
             local: Some(s.clone()),
             ns,
         }
@@ -43,9 +46,16 @@ impl RemoteSocket {
             id,
             handshake,
             rooms,
+            data: serde_json::Value::Null,
             local: None,
             ns,
         }
+    }
+
+    /// The same socket with its JSON data, as a cluster peer described it.
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = data;
+        self
     }
 
     fn me(&self) -> BroadcastOperators {

@@ -7,7 +7,7 @@ use crate::client_bundle::{
 };
 use crate::errors::EmitError;
 use crate::handler::ConnectHandler;
-use crate::namespace::{Namespace, NamespaceRef, Setup};
+use crate::namespace::{Namespace, NamespaceRef, NamespaceStats, Setup};
 use crate::operators::BroadcastOperators;
 use crate::recovery::{RecoveryConfig, RecoveryStore};
 use crate::remote::RemoteSocket;
@@ -272,6 +272,45 @@ impl ServerInner {
     }
 }
 
+/// Live counts of a server (see [`SocketIo::stats`]). Serializes to JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Open Engine.IO sessions (connections).
+    pub sessions: usize,
+    /// Engine.IO tasks alive ([`Engine::task_count`]).
+    pub engine_tasks: usize,
+    /// Every namespace, by name (dynamic children included).
+    pub namespaces: Vec<NamespaceStats>,
+}
+
+impl Stats {
+    /// Sockets over every namespace.
+    pub fn sockets(&self) -> usize {
+        self.namespaces.iter().map(|n| n.sockets).sum()
+    }
+
+    /// Rooms over every namespace.
+    pub fn rooms(&self) -> usize {
+        self.namespaces.iter().map(|n| n.rooms).sum()
+    }
+
+    /// Pending acknowledgements over every namespace.
+    pub fn pending_acks(&self) -> usize {
+        self.namespaces.iter().map(|n| n.pending_acks).sum()
+    }
+
+    /// Whether nothing is left: no session, task, socket, room entry or pending ack.
+    pub fn is_idle(&self) -> bool {
+        self.sessions == 0
+            && self.engine_tasks == 0
+            && self
+                .namespaces
+                .iter()
+                .all(|n| n.sockets == 0 && n.rooms == 0 && n.sockets_in_rooms == 0 && n.pending_acks == 0)
+    }
+}
+
 /// A Socket.IO server (`io` in the reference). Cheap to clone.
 ///
 /// ```no_run
@@ -461,6 +500,44 @@ impl SocketIo {
         let ns = ns.namespace().clone();
         let data = crate::parser::event_payload(event, args)?;
         Ok(ns.adapter.server_side_emit(&ns, data, false).await?)
+    }
+
+    /// Live counts, for leak checks and monitoring: Engine.IO sessions and tasks, and per
+    /// namespace its sockets, rooms and pending acknowledgements. With no client connected
+    /// every count is 0 (tasks within about a second of the last close).
+    ///
+    /// ```
+    /// let io = ferrio::SocketIo::new();
+    /// io.ns("/", |_s: ferrio::SocketRef| async {});
+    /// let stats = io.stats();
+    /// assert_eq!((stats.sessions, stats.engine_tasks, stats.sockets()), (0, 0, 0));
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let nsps: Vec<_> = match self.inner.nsps.read() {
+            Ok(n) => n.values().cloned().collect(),
+            Err(_) => Vec::new(),
+        };
+        let mut namespaces: Vec<NamespaceStats> = nsps.iter().map(|n| n.stats()).collect();
+        namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+        Stats {
+            sessions: self.engine.session_count(),
+            engine_tasks: self.engine.task_count(),
+            namespaces,
+        }
+    }
+
+    /// Emits an event to the other servers and collects their acknowledgements
+    /// (`serverSideEmitWithAck`): one [`Payload`](crate::parser::Payload) per server that
+    /// answered; an error when some did not answer in time.
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<Vec<crate::parser::Payload>, EmitError> {
+        let ns = self.main();
+        let ns = ns.namespace().clone();
+        let data = crate::parser::event_payload(event, args)?;
+        Ok(ns.adapter.server_side_emit(&ns, data, true).await?)
     }
 
     /// The Engine.IO server underneath.

@@ -26,6 +26,10 @@ type DisconnectHandler =
 type SocketMiddleware = Arc<dyn Fn(&SocketRef, &str, &Payload) -> Result<(), String> + Send + Sync>;
 type ErrorHandler = Arc<dyn Fn(&SocketRef, &str) + Send + Sync>;
 
+/// The JSON data of a socket ([`SocketRef::set_data`]).
+#[derive(Clone)]
+struct SocketData(serde_json::Value);
+
 /// Where an acknowledgement goes when it arrives.
 pub(crate) enum AckSlot {
     One(oneshot::Sender<Payload>),
@@ -172,6 +176,27 @@ impl SocketRef {
             .downcast::<T>()
             .ok()
             .map(|b| *b)
+    }
+
+    /// Sets the socket's JSON data (`socket.data` in the reference): unlike the typed values
+    /// of [`insert`](Self::insert), it travels with the socket in `fetch_sockets` results,
+    /// across a cluster too.
+    pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
+        let value = serde_json::to_value(data)?;
+        self.insert(SocketData(value));
+        Ok(())
+    }
+
+    /// The socket's JSON data, deserialized into `T` (`None` when unset or of another shape).
+    pub fn data<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_value(self.get::<SocketData>()?.0).ok()
+    }
+
+    /// The socket's JSON data as it is (`null` when unset).
+    pub fn data_value(&self) -> serde_json::Value {
+        self.get::<SocketData>()
+            .map(|d| d.0)
+            .unwrap_or(serde_json::Value::Null)
     }
 
     // ---- listeners --------------------------------------------------------------------

@@ -225,10 +225,17 @@ async fn fetch_sockets_and_remote_operations() {
     let mut a = Client::connect(port, "/", Some(r#"{"name":"a"}"#)).await;
     let _b = Client::connect(port, "/", None).await;
 
+    for s in io.namespace("/").unwrap().sockets() {
+        if s.handshake().auth.get("name").is_some() {
+            s.set_data(&serde_json::json!({ "role": "admin" })).unwrap();
+        }
+    }
     let sockets = io.fetch_sockets().await.unwrap();
     assert_eq!(sockets.len(), 2);
     let ra = sockets.iter().find(|s| s.id.as_str() == a.sid).unwrap();
     assert_eq!(ra.handshake.auth["name"], "a");
+    assert_eq!(ra.data, serde_json::json!({ "role": "admin" }));
+    assert!(sockets.iter().any(|s| s.data.is_null()));
     ra.join("vip").await.unwrap();
     assert_eq!(io.to("vip").fetch_sockets().await.unwrap().len(), 1);
     ra.emit("hello", &"you").await.unwrap();

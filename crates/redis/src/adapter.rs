@@ -245,19 +245,20 @@ fn to_wire_socket(s: &LocalRemoteSocket) -> RemoteSocket {
         id: s.id.to_string(),
         handshake,
         rooms: s.rooms.iter().map(|r| r.to_string()).collect(),
-        data: Value::Undefined,
+        data: match &s.data {
+            serde_json::Value::Null => Value::Undefined,
+            data => Value::from(data),
+        },
     }
 }
 
 fn from_wire_socket(ns: &Arc<Namespace>, s: RemoteSocket) -> Option<LocalRemoteSocket> {
     let id: Sid = s.id.parse().ok()?;
     let handshake: Handshake = serde_json::from_value(s.handshake.to_json()).ok()?;
-    Some(LocalRemoteSocket::from_parts(
-        ns.clone(),
-        id,
-        handshake,
-        rooms_of(&s.rooms),
-    ))
+    Some(
+        LocalRemoteSocket::from_parts(ns.clone(), id, handshake, rooms_of(&s.rooms))
+            .with_data(s.data.to_json()),
+    )
 }
 
 fn ready<T: Send + 'static>(v: T) -> AdapterFuture<T> {
@@ -926,5 +927,36 @@ impl Adapter for RedisAdapter {
     fn server_count(&self) -> AdapterFuture<usize> {
         let inner = self.inner.clone();
         Box::pin(async move { inner.server_count().await })
+    }
+}
+
+#[cfg(test)]
+mod data_tests {
+    use super::*;
+    use ferrio::{SocketIo, SocketRef};
+
+    #[test]
+    fn socket_data_crosses_the_wire_and_unset_data_is_omitted() {
+        let io = SocketIo::new();
+        io.ns("/", |_s: SocketRef| async move {});
+        let ns = io.namespace("/").unwrap();
+        let handshake: Handshake = serde_json::from_value(serde_json::json!({
+            "headers": {}, "time": "Sat, 28 Nov 2026 21:06:40 GMT", "address": "127.0.0.1",
+            "xdomain": false, "secure": false, "issued": 1, "url": "/socket.io/",
+            "query": {}, "auth": {}
+        }))
+        .unwrap();
+        let id = Sid::new();
+        let local = LocalRemoteSocket::from_parts(ns.clone(), id, handshake.clone(), vec![])
+            .with_data(serde_json::json!({ "user": "ann", "n": 2 }));
+        let wire = to_wire_socket(&local);
+        let back = from_wire_socket(&ns, wire).unwrap();
+        assert_eq!(back.id, id);
+        assert_eq!(back.data, serde_json::json!({ "user": "ann", "n": 2 }));
+
+        let unset = LocalRemoteSocket::from_parts(ns.clone(), id, handshake, vec![]);
+        let wire = to_wire_socket(&unset);
+        assert_eq!(wire.data, Value::Undefined);
+        assert_eq!(from_wire_socket(&ns, wire).unwrap().data, serde_json::Value::Null);
     }
 }

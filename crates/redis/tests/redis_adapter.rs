@@ -113,6 +113,23 @@ async fn server_side_emit_with_and_without_ack() {
         .unwrap();
     assert_eq!(got, json!(["hello", "world", 1]));
 
+    // With ack, through the server API: the first argument of b's answer, as in Node.
+    let answers = a.server_side_emit_with_ack("q", &()).await.unwrap();
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].value, json!([{ "from": "b" }]));
+    let got = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, json!(["q"]));
+
+    a.server_side_emit("hello", &("world", 1)).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, json!(["hello", "world", 1]));
+
     // With ack: one answer per other server (a has no listener: an empty answer), the first
     // argument of each.
     drop(da);
