@@ -260,6 +260,12 @@ impl Client {
     }
 
     fn connect(&self, conn: &Conn, nsp: String, auth: Option<Value>) {
+        if nsp.len() > crate::MAX_NAMESPACE_LEN {
+            // Neither kept (a dynamic namespace) nor echoed in a CONNECT_ERROR.
+            tracing::debug!(target: "ferrio::client", conn = %conn.id(), len = nsp.len(), "namespace name too long: closing");
+            conn.close(DisconnectReason::ParseError);
+            return;
+        }
         let Some(ns) = self.server.namespace_for(&nsp) else {
             let err = serde_json::json!({ "message": "Invalid namespace" });
             let _ = conn.send_packet(&Packet::connect_error(nsp, err), false);
@@ -290,6 +296,12 @@ async fn connect(ns: Arc<Namespace>, conn: Conn, auth: Value) {
     };
     let handshake = Handshake::new(conn.0.request(), auth);
     let socket = SocketRef::new(id, pid, ns.clone(), conn.clone(), handshake);
+    // A restored socket gets its data back before the middlewares run, as in the reference.
+    if let Some((_, r)) = &restored {
+        if !r.data.is_null() {
+            let _ = socket.set_data(&r.data);
+        }
+    }
 
     if !skip_middlewares {
         let middlewares = ns

@@ -46,6 +46,7 @@ struct StoredPacket {
 struct Session {
     sid: Sid,
     rooms: Vec<Room>,
+    data: serde_json::Value,
     at: Instant,
 }
 
@@ -60,6 +61,8 @@ struct State {
 pub(crate) struct Restored {
     pub(crate) sid: Sid,
     pub(crate) rooms: Vec<Room>,
+    /// The socket's JSON data (`socket.data`).
+    pub(crate) data: serde_json::Value,
     pub(crate) missed: Vec<Payload>,
 }
 
@@ -124,13 +127,14 @@ impl RecoveryStore {
     }
 
     /// Keeps a disconnected socket's session.
-    pub(crate) fn persist(&self, pid: Sid, sid: Sid, rooms: Vec<Room>) {
+    pub(crate) fn persist(&self, pid: Sid, sid: Sid, rooms: Vec<Room>, data: serde_json::Value) {
         let Ok(mut s) = self.state.lock() else { return };
         s.sessions.insert(
             pid,
             Session {
                 sid,
                 rooms,
+                data,
                 at: Instant::now(),
             },
         );
@@ -164,6 +168,7 @@ impl RecoveryStore {
         Some(Restored {
             sid: session.sid,
             rooms: session.rooms,
+            data: session.data,
             missed,
         })
     }
@@ -189,7 +194,12 @@ mod tests {
         let mut seen = payload("seen");
         store.store(&mut seen, &BroadcastOptions::default());
         let offset = last_string(&seen);
-        store.persist(pid, sid, vec![Room::from(sid.as_str()), Room::from("a")]);
+        store.persist(
+            pid,
+            sid,
+            vec![Room::from(sid.as_str()), Room::from("a")],
+            serde_json::json!({ "user": 7 }),
+        );
         for (ev, rooms, except) in [
             ("all", vec![], vec![]),
             ("to-a", vec![Room::from("a")], vec![]),
@@ -208,6 +218,7 @@ mod tests {
         }
         let r = store.restore(pid.as_str(), &offset).unwrap();
         assert_eq!(r.sid, sid);
+        assert_eq!(r.data, serde_json::json!({ "user": 7 }));
         let names: Vec<_> = r
             .missed
             .iter()
@@ -225,13 +236,13 @@ mod tests {
             ..Default::default()
         });
         let pid = Sid::new();
-        store.persist(pid, Sid::new(), vec![]);
+        store.persist(pid, Sid::new(), vec![], serde_json::Value::Null);
         std::thread::sleep(Duration::from_millis(2));
         assert!(store
             .restore(pid.as_str(), &store.offset_string(0))
             .is_none());
         let store = RecoveryStore::new(RecoveryConfig::default());
-        store.persist(pid, Sid::new(), vec![]);
+        store.persist(pid, Sid::new(), vec![], serde_json::Value::Null);
         assert!(store.restore(pid.as_str(), "other-1").is_none());
     }
 
@@ -247,7 +258,7 @@ mod tests {
         for _ in 0..3 {
             store.store(&mut payload("y"), &BroadcastOptions::default());
         }
-        store.persist(pid, Sid::new(), vec![]);
+        store.persist(pid, Sid::new(), vec![], serde_json::Value::Null);
         assert!(store.restore(pid.as_str(), &last_string(&first)).is_none());
     }
 }

@@ -394,3 +394,37 @@ async fn the_connect_timeout_closes_only_connections_that_never_joined() {
     .await;
     assert!(closed.is_ok(), "the idle connection was not closed");
 }
+
+#[tokio::test]
+async fn recovery_restores_the_id_rooms_and_data_of_a_socket() {
+    let io = SocketIo::builder()
+        .connection_state_recovery(Some(ferrio::RecoveryConfig::default()))
+        .build();
+    io.ns("/", |socket: SocketRef| async move {
+        if !socket.recovered() {
+            socket.set_data(&serde_json::json!({ "user": "ann" })).unwrap();
+            socket.join("team");
+        }
+        socket
+            .emit("hello", &(socket.data_value(), socket.rooms().len()))
+            .unwrap();
+    });
+    let port = serve(&io).await;
+    let mut first = Client::connect(port, "/", None).await;
+    let pid = first.reply["pid"].as_str().unwrap().to_owned();
+    let hello: serde_json::Value =
+        serde_json::from_str(first.recv().await.trim_start_matches("42")).unwrap();
+    assert_eq!(hello[1], serde_json::json!({ "user": "ann" }));
+    let offset = hello[3].as_str().unwrap().to_owned();
+    let sid = first.sid.clone();
+    drop(first);
+    eventually(|| io.namespace("/").unwrap().socket_count() == 0).await;
+
+    let auth = serde_json::json!({ "pid": pid, "offset": offset }).to_string();
+    let mut again = Client::connect(port, "/", Some(&auth)).await;
+    assert_eq!(again.sid, sid);
+    let hello: serde_json::Value =
+        serde_json::from_str(again.recv().await.trim_start_matches("42")).unwrap();
+    assert_eq!(hello[1], serde_json::json!({ "user": "ann" }));
+    assert_eq!(hello[2], 2, "its own room and \"team\"");
+}

@@ -20,6 +20,8 @@ pub async fn serve(io: &SocketIo) -> u16 {
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub sid: String,
+    /// The CONNECT reply's payload (`{"sid"}`, plus `"pid"` with recovery).
+    pub reply: serde_json::Value,
 }
 
 impl Client {
@@ -30,6 +32,7 @@ impl Client {
         let mut c = Client {
             ws,
             sid: String::new(),
+            reply: serde_json::Value::Null,
         };
         let open = c.recv().await;
         assert!(open.starts_with("0{"), "{open}");
@@ -43,6 +46,7 @@ impl Client {
         assert!(reply.starts_with(&prefix), "{reply}");
         let v: serde_json::Value = serde_json::from_str(&reply[prefix.len()..]).unwrap();
         c.sid = v["sid"].as_str().unwrap().to_owned();
+        c.reply = v;
         c
     }
 
