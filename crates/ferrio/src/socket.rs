@@ -535,7 +535,7 @@ impl SocketRef {
         }
         if reason.is_recoverable() {
             if let (Some(store), Some(pid)) = (&self.0.ns.recovery, self.0.pid) {
-                store.persist(pid, self.0.id, self.rooms());
+                store.persist(pid, self.0.id, self.rooms(), self.data_value());
             }
         }
         self.0.ns.remove_socket(self);
