@@ -355,5 +355,6 @@ async fn connect(ns: Arc<Namespace>, conn: Conn, auth: Value) {
     // `Socket::pause_writes`).
     conn.0.pause_writes(CONNECT_REPLY_PAUSE);
     tracing::debug!(target: "ferrio::socket", id = %socket.id(), nsp = %ns.name, conn = %conn.id(), recovered, "connect");
-    ns.setup.handler.call(socket).await;
+    let span = socket.span();
+    tracing::Instrument::instrument(ns.setup.handler.call(socket), span).await;
 }

@@ -551,6 +551,11 @@ impl SocketRef {
         *self.listeners_mut() = Listeners::default();
     }
 
+    /// The `socket` span (id, namespace, connection) that handlers run in.
+    pub(crate) fn span(&self) -> tracing::Span {
+        tracing::debug_span!(target: "ferrio::socket", "socket", id = %self.0.id, nsp = %self.0.ns.name, conn = %self.0.conn.id())
+    }
+
     // ---- incoming ---------------------------------------------------------------------
 
     pub(crate) fn on_event(&self, mut data: Payload, id: Option<u64>) {
@@ -596,7 +601,7 @@ impl SocketRef {
             },
         };
         if let Some(fut) = handler(parts) {
-            run_inline(fut);
+            run_inline(Box::pin(tracing::Instrument::instrument(fut, self.span())));
         }
     }
 
