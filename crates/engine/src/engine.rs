@@ -19,8 +19,8 @@ use http_body_util::Full;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 /// A message from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +61,25 @@ pub(crate) struct Inner<H: EngineHandler> {
     pub(crate) config: EngineConfig,
     pub(crate) handler: H,
     sessions: RwLock<HashMap<Sid, Socket<H::Data>>>,
+    /// Tasks the engine spawned and that still run (session drivers, WebSocket handshakes
+    /// and closes); see [`Engine::task_count`].
+    pub(crate) tasks: Arc<AtomicUsize>,
+}
+
+/// Counts a task of the engine while it lives (see [`Engine::task_count`]).
+pub(crate) struct TaskGuard(Arc<AtomicUsize>);
+
+impl TaskGuard {
+    pub(crate) fn new(tasks: &Arc<AtomicUsize>) -> Self {
+        tasks.fetch_add(1, Ordering::AcqRel);
+        TaskGuard(tasks.clone())
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// An Engine.IO server: the session table, the options and the handler.
@@ -197,6 +216,7 @@ impl<H: EngineHandler> Engine<H> {
             config,
             handler,
             sessions: RwLock::new(HashMap::new()),
+            tasks: Arc::new(AtomicUsize::new(0)),
         }))
     }
 
@@ -213,6 +233,27 @@ impl<H: EngineHandler> Engine<H> {
     /// How many sessions are open (`clientsCount`).
     pub fn session_count(&self) -> usize {
         self.0.sessions.read().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// How many tasks the engine spawned are still running: one driver per session (it owns
+    /// the heartbeat and, once upgraded, the WebSocket), plus WebSocket handshakes and closes
+    /// under way. With no connection left it drops back to 0 (within a second or two of
+    /// the last close: a close frame waits up to 1 s for the client's answer). For leak
+    /// checks.
+    pub fn task_count(&self) -> usize {
+        self.0.tasks.load(Ordering::Acquire)
+    }
+
+    /// Spawns a task counted by [`task_count`](Self::task_count).
+    pub(crate) fn spawn_counted<F>(&self, fut: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let guard = TaskGuard::new(&self.0.tasks);
+        tokio::spawn(async move {
+            let _guard = guard;
+            fut.await
+        });
     }
 
     /// The open session with this id.
@@ -243,6 +284,19 @@ impl<H: EngineHandler> Engine<H> {
             for s in &sockets {
                 s.mark_closed(CloseReason::ForcedClose);
             }
+        }
+        // The drivers now remove the sessions and tell the handler (a stalled write is
+        // abandoned at once); wait for that briefly, so that the handler has seen every close
+        // when this returns.
+        for _ in 0..20 {
+            let left = match self.0.sessions.read() {
+                Ok(t) => sockets.iter().any(|s| t.contains_key(&s.id())),
+                Err(_) => false,
+            };
+            if !left {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
 
@@ -472,13 +526,12 @@ fn request_info<B>(req: &Request<B>) -> RequestInfo {
             .headers()
             .get("x-forwarded-proto")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
-    RequestInfo {
-        headers: req.headers().clone(),
-        uri: req.uri().clone(),
-        remote_addr: req.extensions().get::<RemoteAddr>().map(|a| a.0),
-        time: SystemTime::now(),
+    RequestInfo::new(
+        req.headers(),
+        req.uri(),
+        req.extensions().get::<RemoteAddr>().map(|a| a.0),
         secure,
-    }
+    )
 }
 
 #[cfg(test)]

@@ -74,6 +74,45 @@ pub struct RequestInfo {
 }
 
 impl RequestInfo {
+    /// Takes what a session keeps of its handshake request.
+    ///
+    /// The header values and the URI are copied into one allocation of their own: hyper's
+    /// point into its connection read buffer (8 KiB or more), and keeping them would keep that
+    /// whole buffer alive for as long as the session lives.
+    pub(crate) fn new(
+        headers: &HeaderMap,
+        uri: &http::Uri,
+        remote_addr: Option<SocketAddr>,
+        secure: bool,
+    ) -> Self {
+        let uri_text = uri.to_string();
+        let len = uri_text.len() + headers.values().map(|v| v.len()).sum::<usize>();
+        let mut buf = bytes::BytesMut::with_capacity(len);
+        buf.extend_from_slice(uri_text.as_bytes());
+        for v in headers.values() {
+            buf.extend_from_slice(v.as_bytes());
+        }
+        let buf = buf.freeze();
+        let uri = http::Uri::from_maybe_shared(buf.slice(..uri_text.len())).unwrap_or(uri.clone());
+        let mut at = uri_text.len();
+        let mut copy = HeaderMap::with_capacity(headers.keys_len());
+        for (name, value) in headers {
+            let end = at + value.len();
+            let mut owned =
+                http::HeaderValue::from_maybe_shared(buf.slice(at..end)).unwrap_or(value.clone());
+            owned.set_sensitive(value.is_sensitive());
+            copy.append(name.clone(), owned);
+            at = end;
+        }
+        RequestInfo {
+            headers: copy,
+            uri,
+            remote_addr,
+            time: SystemTime::now(),
+            secure,
+        }
+    }
+
     /// The query parameters, percent-decoded, in order.
     pub fn query_pairs(&self) -> Vec<(String, String)> {
         crate::engine::parse_query(self.uri.query().unwrap_or(""))
@@ -357,5 +396,44 @@ impl<D> Socket<D> {
             }
             notified.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::HeaderValue;
+
+    #[test]
+    fn request_info_keeps_nothing_of_the_request_buffer() {
+        // As hyper does: header values and the URI are slices of the connection's read buffer.
+        let read_buf = Bytes::from_static(b"/engine.io/?EIO=4&transport=websocketexample.comabc");
+        let range = read_buf.as_ptr() as usize..read_buf.as_ptr() as usize + read_buf.len();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "host",
+            HeaderValue::from_maybe_shared(read_buf.slice(37..48)).unwrap(),
+        );
+        let mut secret = HeaderValue::from_maybe_shared(read_buf.slice(48..)).unwrap();
+        secret.set_sensitive(true);
+        headers.append("cookie", secret);
+        headers.append("cookie", HeaderValue::from_static("second"));
+        let uri = http::Uri::from_maybe_shared(read_buf.slice(..37)).unwrap();
+
+        let info = RequestInfo::new(&headers, &uri, None, false);
+
+        assert_eq!(info.headers, headers);
+        assert_eq!(info.uri, uri);
+        let cookies: Vec<_> = info.headers.get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["abc", "second"]);
+        assert!(cookies[0].is_sensitive());
+        let inside = |p: &[u8]| range.contains(&(p.as_ptr() as usize));
+        assert!(info.headers.values().all(|v| !inside(v.as_bytes())));
+        assert!(!inside(info.uri.path().as_bytes()));
+        assert_eq!(
+            info.query_pairs()[1],
+            ("transport".into(), "websocket".into())
+        );
     }
 }

@@ -36,6 +36,23 @@ impl ServerSideAck {
     }
 }
 
+/// Live counts of one namespace (see [`Namespace::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct NamespaceStats {
+    /// The namespace name.
+    pub name: String,
+    /// Sockets of this server connected to it.
+    pub sockets: usize,
+    /// Rooms with at least one socket (each socket's own room counts).
+    pub rooms: usize,
+    /// Sockets with an entry in the room table (every connected socket has one: its own room).
+    pub sockets_in_rooms: usize,
+    /// Acknowledgements the server waits for from these sockets (`emit_with_ack`), expired
+    /// ones included until they are swept.
+    pub pending_acks: usize,
+}
+
 /// What a namespace does with connections: its handler and middlewares. Shared by the
 /// children of a dynamic namespace.
 pub(crate) struct Setup {
@@ -123,6 +140,19 @@ impl Namespace {
     /// Every room of this server with at least one socket.
     pub fn rooms(&self) -> Vec<Room> {
         read(&self.rooms).all()
+    }
+
+    /// Live counts of this namespace, for leak checks (see [`SocketIo::stats`](crate::SocketIo::stats)).
+    pub fn stats(&self) -> NamespaceStats {
+        let sockets = self.sockets();
+        let (rooms, sockets_in_rooms) = read(&self.rooms).counts();
+        NamespaceStats {
+            name: self.name.clone(),
+            sockets: sockets.len(),
+            rooms,
+            sockets_in_rooms,
+            pending_acks: sockets.iter().map(|s| s.pending_acks()).sum(),
+        }
     }
 
     /// Adds a listener of room events (`create-room`, `delete-room`, `join-room`,

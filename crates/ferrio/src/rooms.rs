@@ -68,6 +68,11 @@ impl Rooms {
         rooms
     }
 
+    /// How many rooms have members, and how many sockets are in at least one room.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (self.rooms.len(), self.sids.len())
+    }
+
     /// Every room with at least one member.
     pub(crate) fn all(&self) -> Vec<Room> {
         self.rooms.keys().cloned().collect()

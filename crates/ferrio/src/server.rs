@@ -304,10 +304,9 @@ impl Stats {
     pub fn is_idle(&self) -> bool {
         self.sessions == 0
             && self.engine_tasks == 0
-            && self
-                .namespaces
-                .iter()
-                .all(|n| n.sockets == 0 && n.rooms == 0 && n.sockets_in_rooms == 0 && n.pending_acks == 0)
+            && self.namespaces.iter().all(|n| {
+                n.sockets == 0 && n.rooms == 0 && n.sockets_in_rooms == 0 && n.pending_acks == 0
+            })
     }
 }
 

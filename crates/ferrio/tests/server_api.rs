@@ -402,7 +402,9 @@ async fn recovery_restores_the_id_rooms_and_data_of_a_socket() {
         .build();
     io.ns("/", |socket: SocketRef| async move {
         if !socket.recovered() {
-            socket.set_data(&serde_json::json!({ "user": "ann" })).unwrap();
+            socket
+                .set_data(&serde_json::json!({ "user": "ann" }))
+                .unwrap();
             socket.join("team");
         }
         socket

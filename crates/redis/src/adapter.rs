@@ -957,6 +957,9 @@ mod data_tests {
         let unset = LocalRemoteSocket::from_parts(ns.clone(), id, handshake, vec![]);
         let wire = to_wire_socket(&unset);
         assert_eq!(wire.data, Value::Undefined);
-        assert_eq!(from_wire_socket(&ns, wire).unwrap().data, serde_json::Value::Null);
+        assert_eq!(
+            from_wire_socket(&ns, wire).unwrap().data,
+            serde_json::Value::Null
+        );
     }
 }

@@ -42,7 +42,12 @@ use bytes::Bytes;
 use serde_json::{Map as JsonMap, Number, Value as Json};
 
 /// Deepest nesting of arrays, maps and extension values that [`decode`] accepts.
-pub const MAX_DEPTH: usize = 256;
+///
+/// Kept well below serde_json's recursion limit (128), so that whatever [`decode`] accepts can
+/// be re-encoded as JSON (where binary adds up to three levels: `[type, {"data": [...]}]`) and
+/// read back by this crate's JSON decoder: a message relayed from msgpack to JSON (as the
+/// sharded adapter does when it holds no binary) must not become one that no node can read.
+pub const MAX_DEPTH: usize = 100;
 
 /// A msgpack value, as notepack.io produces and consumes them.
 ///

@@ -42,6 +42,9 @@ pub(crate) struct WsConn {
 /// Frames written per flush, at most.
 const WRITE_BATCH: usize = 64;
 
+/// How long a close frame may take to go out (and, in [`close_with`], the client's answer).
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
     let has = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|v| {
@@ -65,7 +68,11 @@ fn ws_config(max: usize) -> WebSocketConfig {
 }
 
 /// Answers the HTTP upgrade and runs `then` with the raw connection once hyper hands it over.
-fn accept<B, F, Fut>(req: Request<B>, then: F) -> Response<Body>
+fn accept<B, F, Fut>(
+    tasks: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    req: Request<B>,
+    then: F,
+) -> Response<Body>
 where
     B: Send + 'static,
     F: FnOnce(RawIo) -> Fut + Send + 'static,
@@ -75,7 +82,9 @@ where
         return upgrade_error(&ErrorCode::BadRequest, None);
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let guard = crate::engine::TaskGuard::new(tasks);
     tokio::spawn(async move {
+        let _guard = guard;
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => then(TokioIo::new(upgraded)).await,
             Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
@@ -106,12 +115,15 @@ pub(crate) fn new_session<H: EngineHandler, B: Send + 'static>(
 ) -> Response<Body> {
     let engine = engine.clone();
     let max = engine.0.config.max_http_buffer_size;
-    accept(req, move |mut io| async move {
+    let tasks = engine.0.tasks.clone();
+    accept(&tasks, req, move |mut io| async move {
         match version {
             Ok(version) => {
                 let ws = websocket(io, max).await;
                 let socket = engine.open_session(version, WEBSOCKET, None, info);
-                drive(engine, socket, Some(WsConn { ws, b64 })).await;
+                // The driver runs in a task of its own: this one, which carried the upgrade
+                // (hyper's future, the request, the handshake), ends and frees its memory.
+                engine.spawn_counted(drive(engine.clone(), socket, Some(WsConn { ws, b64 })));
             }
             Err(None) => {
                 let mut ws = websocket(io, max).await;
@@ -136,7 +148,7 @@ pub(crate) fn upgrade_session<H: EngineHandler, B: Send + 'static>(
     req: Request<B>,
 ) -> Response<Body> {
     let max = engine.0.config.max_http_buffer_size;
-    accept(req, move |io| async move {
+    accept(&engine.0.tasks, req, move |io| async move {
         let mut ws = websocket(io, max).await;
         if join && socket.0.state.load(Ordering::Acquire) == POLLING {
             if let Ok(mut offer) = socket.0.upgrade_offer.lock() {
@@ -155,7 +167,7 @@ pub(crate) fn upgrade_session<H: EngineHandler, B: Send + 'static>(
 
 /// Spawns the driver of a polling session.
 pub(crate) fn spawn_polling_driver<H: EngineHandler>(engine: &Engine<H>, socket: Socket<H::Data>) {
-    tokio::spawn(drive(engine.clone(), socket, None));
+    engine.spawn_counted(drive(engine.clone(), socket, None));
 }
 
 /// The close code for a WebSocket that broke the framing rules, as `ws` (the reference's
@@ -177,12 +189,16 @@ async fn close_with(mut ws: WsStream, code: CloseCode) {
         code,
         reason: "".into(),
     };
-    if ws.close(Some(frame)).await.is_err() {
+    if !matches!(
+        tokio::time::timeout(CLOSE_WAIT, ws.close(Some(frame))).await,
+        Ok(Ok(()))
+    ) {
         return;
     }
     let io = ws.get_mut();
-    let mut buf = [0u8; 1024];
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+    // On the heap: the buffer lives only while a connection closes, not in every driver.
+    let mut buf = vec![0u8; 1024];
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
         while let Ok(n) = io.read(&mut buf).await {
             if n == 0 {
                 break;
@@ -287,6 +303,8 @@ pub(crate) async fn drive<H: EngineHandler>(
     let mut upgrading: Option<Upgrading> = None;
     let mut close_deadline: Option<Instant> = None;
     let mut close_frame_sent = false;
+    // A write was abandoned half way: the connection is dropped without a close frame.
+    let mut stalled = false;
     // Set when the client broke the WebSocket framing rules: the close frame carries it.
     let mut error_code: Option<CloseCode> = None;
 
@@ -295,21 +313,7 @@ pub(crate) async fn drive<H: EngineHandler>(
         let upgrade_at = upgrading.as_ref().map(|u| u.deadline);
         let mut up_ws = upgrading.as_mut().map(|u| &mut u.conn.ws);
         tokio::select! {
-            _ = sleep_until(hb_at) => {
-                match hb.handle_timeout(Instant::now().into_std()) {
-                    // A full queue means the client does not read: it cannot answer either.
-                    Some(HeartbeatAction::SendPing)
-                        if shared.tx.try_send(Item::One(Frame::control(PacketType::Ping))).is_err() =>
-                    {
-                        socket.mark_closed(CloseReason::PingTimeout);
-                    }
-                    Some(HeartbeatAction::SendPing) => {}
-                    Some(HeartbeatAction::TimedOut) => {
-                        socket.mark_closed(CloseReason::PingTimeout);
-                    }
-                    None => {}
-                }
-            }
+            _ = sleep_until(hb_at) => heartbeat_timeout(&mut hb, &socket),
             _ = shared.wake.notified() => {
                 if shared.heartbeat_pending.swap(false, Ordering::AcqRel) {
                     heartbeat_in(&mut hb, &socket);
@@ -328,8 +332,8 @@ pub(crate) async fn drive<H: EngineHandler>(
                     } else {
                         // A second WebSocket for this session: closed without a code.
                         let mut extra = offer.ws;
-                        tokio::spawn(async move {
-                            let _ = extra.close(None).await;
+                        engine.spawn_counted(async move {
+                            let _ = tokio::time::timeout(CLOSE_WAIT, extra.close(None)).await;
                         });
                     }
                 }
@@ -360,7 +364,26 @@ pub(crate) async fn drive<H: EngineHandler>(
             item = next_item(&mut rx) => {
                 let Some(item) = item else { break };
                 if let (Some(w), Some(r)) = (ws.as_mut(), rx.as_mut()) {
-                    let written = write_batch(w, r, item, b64).await;
+                    // A client that stops reading stalls the write once the kernel buffers
+                    // are full; the heartbeat keeps running meanwhile, and a close (the queue
+                    // overflowed, the ping timed out, the server shuts down) abandons the
+                    // write and the connection.
+                    let write = write_batch(w, r, item, b64);
+                    tokio::pin!(write);
+                    let written = loop {
+                        tokio::select! {
+                            written = &mut write => break Some(written),
+                            _ = socket.closed() => break None,
+                            _ = sleep_until(Instant::from_std(hb.poll_timeout())) => {
+                                heartbeat_timeout(&mut hb, &socket);
+                            }
+                        }
+                    };
+                    let Some(written) = written else {
+                        tracing::debug!(sid = %socket.id(), "closed while a write was stalled");
+                        stalled = true;
+                        continue;
+                    };
                     socket.mark_flushed(written.as_ref().map_or(usize::MAX, |(_, n)| *n));
                     match written.map(|(closed, _)| closed) {
                         Ok(false) => {}
@@ -425,7 +448,7 @@ pub(crate) async fn drive<H: EngineHandler>(
                         tracing::debug!(sid = %socket.id(), "upgrade aborted");
                         back_to_polling(&shared.state);
                         match abort_code {
-                            Some(code) => { tokio::spawn(close_with(up.conn.ws, code)); }
+                            Some(code) => { engine.spawn_counted(close_with(up.conn.ws, code)); }
                             None => { let _ = up.conn.ws.close(None).await; }
                         }
                     }
@@ -445,19 +468,43 @@ pub(crate) async fn drive<H: EngineHandler>(
     }
 
     if let Some(mut up) = upgrading.take() {
-        let _ = up.conn.ws.close(None).await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, up.conn.ws.close(None)).await;
     }
     drop(rx);
     let ws = ws.take();
     engine.finish(&socket);
     if let Some(mut w) = ws {
         match error_code {
-            Some(code) => close_with(w, code).await,
+            _ if stalled => {}
+            // Boxed: a rare path that would otherwise widen every driver's state.
+            Some(code) => Box::pin(close_with(w, code)).await,
             None if !close_frame_sent => {
-                let _ = w.close(None).await;
+                // Bounded: a client that does not read would block the close frame forever.
+                let _ = tokio::time::timeout(CLOSE_WAIT, w.close(None)).await;
             }
             None => {}
         }
+    }
+}
+
+/// The heartbeat's timer fired: send a ping, or close the session when the pong is late.
+fn heartbeat_timeout<D>(hb: &mut Heartbeat, socket: &Socket<D>) {
+    match hb.handle_timeout(Instant::now().into_std()) {
+        // A full queue means the client does not read: it cannot answer either.
+        Some(HeartbeatAction::SendPing)
+            if socket
+                .0
+                .tx
+                .try_send(Item::One(Frame::control(PacketType::Ping)))
+                .is_err() =>
+        {
+            socket.mark_closed(CloseReason::PingTimeout);
+        }
+        Some(HeartbeatAction::SendPing) => {}
+        Some(HeartbeatAction::TimedOut) => {
+            socket.mark_closed(CloseReason::PingTimeout);
+        }
+        None => {}
     }
 }
 

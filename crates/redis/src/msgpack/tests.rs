@@ -349,3 +349,19 @@ proptest! {
         prop_assert_eq!(atts, atts2);
     }
 }
+
+/// Found by the `redis_cluster` fuzz target: msgpack accepted nesting (256) that, re-encoded as
+/// JSON, serde_json refused (recursion limit 128), so a relayed message could not be read back.
+#[test]
+fn deepest_accepted_value_reencodes_as_readable_json() {
+    let mut deep = vec![0x91u8; MAX_DEPTH - 1];
+    // The innermost value is a non-date extension, the deepest JSON form (`[t, {"data": [..]}]`).
+    deep.extend_from_slice(&hex("d4 05 01"));
+    let v = decode(&deep).expect("within MAX_DEPTH");
+    let json = crate::encode_payload(
+        &crate::msgpack::Value::Map(vec![("k".into(), v)]),
+        crate::Encoding::Json,
+    )
+    .expect("encodes");
+    crate::decode_payload(&json).expect("the JSON reads back");
+}
