@@ -123,7 +123,11 @@ pub(crate) fn new_session<H: EngineHandler, B: Send + 'static>(
                 let socket = engine.open_session(version, WEBSOCKET, None, info);
                 // The driver runs in a task of its own: this one, which carried the upgrade
                 // (hyper's future, the request, the handshake), ends and frees its memory.
-                engine.spawn_counted(drive(engine.clone(), socket, Some(WsConn { ws, b64 })));
+                let span = session_span(&socket);
+                engine.spawn_counted(tracing::Instrument::instrument(
+                    drive(engine.clone(), socket, Some(WsConn { ws, b64 })),
+                    span,
+                ));
             }
             Err(None) => {
                 let mut ws = websocket(io, max).await;
@@ -167,7 +171,11 @@ pub(crate) fn upgrade_session<H: EngineHandler, B: Send + 'static>(
 
 /// Spawns the driver of a polling session.
 pub(crate) fn spawn_polling_driver<H: EngineHandler>(engine: &Engine<H>, socket: Socket<H::Data>) {
-    engine.spawn_counted(drive(engine.clone(), socket, None));
+    let span = session_span(&socket);
+    engine.spawn_counted(tracing::Instrument::instrument(
+        drive(engine.clone(), socket, None),
+        span,
+    ));
 }
 
 /// The close code for a WebSocket that broke the framing rules, as `ws` (the reference's
@@ -206,6 +214,11 @@ async fn close_with(mut ws: WsStream, code: CloseCode) {
         }
     })
     .await;
+}
+
+/// The `session` span the driver of a session runs in.
+fn session_span<D>(socket: &Socket<D>) -> tracing::Span {
+    tracing::debug_span!("session", sid = %socket.id())
 }
 
 async fn next_msg(
