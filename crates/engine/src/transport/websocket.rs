@@ -61,7 +61,7 @@ fn ws_config(max: usize) -> WebSocketConfig {
     // idle connection near 6 KB (measured, see docs/performance.md).
     WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(16 * 1024)
         .max_write_buffer_size(max.max(1 << 20) + 1)
         .max_frame_size(Some(max))
         .max_message_size(Some(max))
@@ -321,12 +321,20 @@ pub(crate) async fn drive<H: EngineHandler>(
     // Set when the client broke the WebSocket framing rules: the close frame carries it.
     let mut error_code: Option<CloseCode> = None;
 
+    // One timer for the heartbeat, reset only when its deadline moves: creating a timer per
+    // loop turn would register and cancel a timer-wheel entry for every frame written.
+    let hb_timer = sleep_until(Instant::from_std(hb.poll_timeout()));
+    tokio::pin!(hb_timer);
+
     while !socket.is_closed() {
         let hb_at = Instant::from_std(hb.poll_timeout());
+        if hb_timer.deadline() != hb_at {
+            hb_timer.as_mut().reset(hb_at);
+        }
         let upgrade_at = upgrading.as_ref().map(|u| u.deadline);
         let mut up_ws = upgrading.as_mut().map(|u| &mut u.conn.ws);
         tokio::select! {
-            _ = sleep_until(hb_at) => heartbeat_timeout(&mut hb, &socket),
+            _ = &mut hb_timer => heartbeat_timeout(&mut hb, &socket),
             _ = shared.wake.notified() => {
                 if shared.heartbeat_pending.swap(false, Ordering::AcqRel) {
                     heartbeat_in(&mut hb, &socket);
@@ -387,8 +395,9 @@ pub(crate) async fn drive<H: EngineHandler>(
                         tokio::select! {
                             written = &mut write => break Some(written),
                             _ = socket.closed() => break None,
-                            _ = sleep_until(Instant::from_std(hb.poll_timeout())) => {
+                            _ = &mut hb_timer => {
                                 heartbeat_timeout(&mut hb, &socket);
+                                hb_timer.as_mut().reset(Instant::from_std(hb.poll_timeout()));
                             }
                         }
                     };
