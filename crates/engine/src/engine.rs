@@ -491,7 +491,7 @@ impl<H: EngineHandler> Engine<H> {
             frames.push(Frame::message(initial));
         }
         // The queue is new and holds at least one item.
-        let _ = socket.0.tx.try_send(Item::Many(frames));
+        let _ = socket.0.tx.try_send(Item::Many(frames.into()));
         if let Ok(mut s) = self.0.sessions.write() {
             s.insert(sid, socket.clone());
         }

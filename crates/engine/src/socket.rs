@@ -20,7 +20,9 @@ use tokio::sync::{mpsc, Notify};
 #[derive(Debug)]
 pub(crate) enum Item {
     One(Frame),
-    Many(Vec<Frame>),
+    /// Frames that stay together, shareable by many sockets (a broadcast's packet and its
+    /// attachments: one allocation for all recipients).
+    Many(std::sync::Arc<[Frame]>),
     /// WebSocket: flush what came before, then wait this long before writing what follows.
     Pause(std::time::Duration),
 }
@@ -267,6 +269,18 @@ impl<D> Socket<D> {
 
     /// Queues frames that must reach the client back to back (a packet and its attachments).
     pub fn send_many(&self, frames: Vec<Frame>) -> Result<(), SendError<Vec<Frame>>> {
+        self.send_shared(frames.into()).map_err(|e| match e {
+            SendError::Full(f) => SendError::Full(f.to_vec()),
+            SendError::Closed(f) => SendError::Closed(f.to_vec()),
+        })
+    }
+
+    /// Like [`send_many`](Self::send_many), with frames shared by several sockets: queuing
+    /// them costs a reference count, so a broadcast allocates nothing per recipient.
+    pub fn send_shared(
+        &self,
+        frames: std::sync::Arc<[Frame]>,
+    ) -> Result<(), SendError<std::sync::Arc<[Frame]>>> {
         self.send_item(Item::Many(frames)).map_err(|e| match e {
             SendError::Full(Item::Many(f)) => SendError::Full(f),
             SendError::Closed(Item::Many(f)) => SendError::Closed(f),

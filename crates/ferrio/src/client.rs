@@ -18,7 +18,9 @@ const CONNECT_REPLY_PAUSE: std::time::Duration = std::time::Duration::from_milli
 /// A packet encoded once, shareable by every recipient.
 pub(crate) struct EncodedFrames {
     text: Frame,
-    attachments: Vec<Frame>,
+    /// The text frame followed by the attachments, when there are any: shared by every
+    /// recipient.
+    with_attachments: Option<std::sync::Arc<[Frame]>>,
 }
 
 impl EncodedFrames {
@@ -27,9 +29,15 @@ impl EncodedFrames {
         let mut text = String::with_capacity(e.text.len() + 1);
         text.push('4');
         text.push_str(&e.text);
+        let text = Frame::message_prefixed(text).unwrap_or_else(|t| Frame::message(&t));
+        let with_attachments = (!e.attachments.is_empty()).then(|| {
+            std::iter::once(text.clone())
+                .chain(e.attachments.into_iter().map(Frame::Binary))
+                .collect()
+        });
         EncodedFrames {
-            text: Frame::message_prefixed(text).unwrap_or_else(|t| Frame::message(&t)),
-            attachments: e.attachments.into_iter().map(Frame::Binary).collect(),
+            text,
+            with_attachments,
         }
     }
 }
@@ -90,17 +98,15 @@ impl Conn {
     /// Queues a packet. A full queue drops a volatile packet and otherwise disconnects the
     /// slow client.
     pub(crate) fn send_frames(&self, f: &EncodedFrames, volatile: bool) -> Result<(), EmitError> {
-        let r = if f.attachments.is_empty() {
-            self.0
+        let r = match &f.with_attachments {
+            None => self
+                .0
                 .send(f.text.clone())
-                .map_err(|e| matches!(e, SendError::Full(_)))
-        } else {
-            let mut frames = Vec::with_capacity(1 + f.attachments.len());
-            frames.push(f.text.clone());
-            frames.extend(f.attachments.iter().cloned());
-            self.0
-                .send_many(frames)
-                .map_err(|e| matches!(e, SendError::Full(_)))
+                .map_err(|e| matches!(e, SendError::Full(_))),
+            Some(frames) => self
+                .0
+                .send_shared(frames.clone())
+                .map_err(|e| matches!(e, SendError::Full(_))),
         };
         match r {
             Ok(()) => Ok(()),
