@@ -4,7 +4,12 @@
 //! `PORT` (3000), `PING_INTERVAL_MS` (300), `PING_TIMEOUT_MS` (200); path `/engine.io/`,
 //! maxPayload 1,000,000, CORS origin `*`. Prints `listening on <PORT>` once it accepts
 //! connections. Run with `cargo run --release --example engine_echo`.
+//!
+//! Beyond the contract, for tests of options it leaves at their defaults:
+//! `UPGRADE_TIMEOUT_MS` (10000, `upgradeTimeout`) and `PER_MESSAGE_DEFLATE` (unset: off; a
+//! number: on, with that compression threshold in bytes).
 
+use ferrio_engine::ws::PerMessageDeflate;
 use ferrio_engine::{
     serve, CloseReason, Cors, Engine, EngineConfig, EngineHandler, Message, Socket,
 };
@@ -54,7 +59,17 @@ async fn main() -> std::io::Result<()> {
         .with_ping_interval(env_ms("PING_INTERVAL_MS", 300))
         .with_ping_timeout(env_ms("PING_TIMEOUT_MS", 200))
         .with_max_http_buffer_size(1_000_000)
-        .with_cors(Some(Cors::any()));
+        .with_cors(Some(Cors::any()))
+        .with_upgrade_timeout(env_ms("UPGRADE_TIMEOUT_MS", 10_000))
+        .with_per_message_deflate(
+            std::env::var("PER_MESSAGE_DEFLATE")
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .map(|threshold| PerMessageDeflate {
+                    threshold,
+                    ..PerMessageDeflate::default()
+                }),
+        );
     let engine = Engine::new(config, Echo);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {port}");

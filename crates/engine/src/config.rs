@@ -148,6 +148,7 @@ pub struct EngineConfig {
     pub(crate) cookie: Option<Cookie>,
     pub(crate) cors: Option<Cors>,
     pub(crate) http_compression: Option<HttpCompression>,
+    pub(crate) per_message_deflate: Option<crate::ws::PerMessageDeflate>,
     pub(crate) initial_packet: Option<Str>,
     pub(crate) polling_close_timeout: Duration,
 }
@@ -167,6 +168,7 @@ impl Default for EngineConfig {
             cookie: None,
             cors: None,
             http_compression: Some(HttpCompression::default()),
+            per_message_deflate: None,
             initial_packet: None,
             polling_close_timeout: Duration::from_secs(30),
         }
@@ -188,6 +190,7 @@ impl fmt::Debug for EngineConfig {
             .field("cookie", &self.cookie)
             .field("cors", &self.cors)
             .field("http_compression", &self.http_compression)
+            .field("per_message_deflate", &self.per_message_deflate)
             .field("initial_packet", &self.initial_packet)
             .finish()
     }
@@ -290,6 +293,17 @@ impl EngineConfig {
     /// `httpCompression` (on, threshold 1024): compress polling responses.
     pub fn with_http_compression(mut self, c: Option<HttpCompression>) -> Self {
         self.http_compression = c;
+        self
+    }
+
+    /// `perMessageDeflate` (off): the WebSocket permessage-deflate extension.
+    ///
+    /// When on, messages of at least [`threshold`](crate::ws::PerMessageDeflate::threshold)
+    /// bytes are compressed, each on its own (`server_no_context_takeover`), and compressed
+    /// client messages are inflated up to `maxHttpBufferSize` (a larger result closes the
+    /// connection with 1009). See [`ws::deflate`](crate::ws::deflate).
+    pub fn with_per_message_deflate(mut self, pmd: Option<crate::ws::PerMessageDeflate>) -> Self {
+        self.per_message_deflate = pmd;
         self
     }
 

@@ -148,3 +148,97 @@ pub fn engine_base64(data: &[u8]) {
         "canonical base64 does not round-trip"
     );
 }
+
+/// The WebSocket decoder ([`crate::ws::Decoder`]) on a client's byte stream.
+///
+/// Byte 0 picks the options (bit 0: permessage-deflate negotiated, bit 1: with
+/// `client_no_context_takeover`; bits 2–7: how many bytes each read delivers), bytes 1–2 the
+/// size limit; the rest is the stream. Checks: no panic; no message over the limit; the
+/// stream read in pieces gives the messages it gives read at once; every message re-encoded
+/// (compressed, when negotiated) as client frames decodes back to itself.
+pub fn ws_frames(data: &[u8]) {
+    use crate::ws::{deflate, frame, Decoder, Message, PerMessageDeflate};
+    use bytes::BytesMut;
+
+    let [opts, m0, m1, rest @ ..] = data else {
+        return;
+    };
+    let max = usize::from(u16::from_le_bytes([*m0, *m1])) + 1;
+    let params = (opts & 1 != 0).then(|| {
+        let offer = if opts & 2 != 0 {
+            "permessage-deflate; client_no_context_takeover"
+        } else {
+            "permessage-deflate"
+        };
+        PerMessageDeflate::default()
+            .negotiate([offer])
+            .expect("valid offer")
+            .0
+    });
+    let step = usize::from(opts >> 2) + 1;
+
+    let run = |chunk: usize| {
+        let mut decoder = Decoder::new(max, params.as_ref());
+        let mut src = BytesMut::new();
+        let mut out = Vec::new();
+        for piece in rest.chunks(chunk) {
+            src.extend_from_slice(piece);
+            loop {
+                match decoder.decode(&mut src) {
+                    Ok(Some(m)) => out.push(Ok(m)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Err(e));
+                        return out;
+                    }
+                }
+            }
+        }
+        out
+    };
+    let whole = run(rest.len().max(1));
+    assert_eq!(
+        run(step),
+        whole,
+        "the same stream in pieces decodes differently"
+    );
+
+    let mut wire = Vec::new();
+    let mut expected = Vec::new();
+    for m in whole.into_iter().map_while(Result::ok) {
+        let (opcode, payload) = match &m {
+            Message::Text(t) => (frame::OpCode::Text, t.as_bytes().to_vec()),
+            Message::Binary(b) => (frame::OpCode::Binary, b.to_vec()),
+            Message::Ping(p) => (frame::OpCode::Ping, p.to_vec()),
+            Message::Pong(p) => (frame::OpCode::Pong, p.to_vec()),
+            Message::Close(_) => continue,
+        };
+        // Control frames are at most 125 bytes whatever the limit (as in `ws`).
+        assert!(
+            payload.len() <= max || opcode.is_control(),
+            "a message over the limit"
+        );
+        // Compressed unless that makes it longer than the limit (which applies on the wire).
+        let mut compressed = Vec::new();
+        if params.is_some() && !opcode.is_control() {
+            deflate::deflate(&payload, &mut compressed);
+        }
+        let compress = !compressed.is_empty() && compressed.len() <= max;
+        let body = if compress { compressed } else { payload };
+        let mask = [0xa5, 0x5a, 0x0f, 0xf0];
+        let at = wire.len();
+        frame::Header::encode(true, compress, opcode, body.len(), &mut wire);
+        wire[at + 1] |= 0x80;
+        wire.extend_from_slice(&mask);
+        let p = wire.len();
+        wire.extend_from_slice(&body);
+        frame::apply_mask(&mut wire[p..], mask);
+        expected.push(m);
+    }
+    let mut decoder = Decoder::new(max, params.as_ref());
+    let mut src = BytesMut::from(&wire[..]);
+    for m in expected {
+        assert_eq!(decoder.decode(&mut src), Ok(Some(m)), "re-encoded message");
+    }
+    assert!(src.is_empty());
+}

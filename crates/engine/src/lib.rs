@@ -57,6 +57,7 @@ mod socket;
 mod str;
 mod transport;
 pub mod upgrade;
+pub mod ws;
 
 pub use config::{
     AllowRequest, BoxFuture, Cookie, Cors, CorsOrigin, EngineConfig, HttpCompression, Transports,

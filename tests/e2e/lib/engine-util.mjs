@@ -32,8 +32,8 @@ export function withTimeout(promise, ms, what = "operation") {
  * Start the Engine.IO echo server for one test file and return a context object with
  * `url`, `port`, `wsUrl`, `path(query)` and the request helpers bound to it.
  */
-export async function startEngine() {
-  const server = await startServer("engine");
+export async function startEngine(env = {}) {
+  const server = await startServer("engine", env);
   return new EngineTarget(server);
 }
 
@@ -128,8 +128,8 @@ export class EngineTarget {
   }
 
   /** Open a new WebSocket-only session and consume its open packet. */
-  async wsSession(extra = "") {
-    const sock = this.ws(`EIO=4&transport=websocket${extra}`);
+  async wsSession(extra = "", opts = {}) {
+    const sock = this.ws(`EIO=4&transport=websocket${extra}`, opts);
     const open = await sock.nextText();
     assert.equal(open[0], "0", `first frame should be the open packet: ${open}`);
     sock.handshake = JSON.parse(open.slice(1));

@@ -3,6 +3,7 @@
 pub(crate) mod http;
 pub(crate) mod polling;
 pub(crate) mod websocket;
+pub(crate) mod ws_conn;
 
 use crate::engine::{Engine, EngineHandler, Message};
 use crate::error::CloseReason;

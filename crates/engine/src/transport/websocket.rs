@@ -10,6 +10,8 @@
 //! version gets the reference's raw `400` written on the upgraded connection.
 
 use super::http::{status, upgrade_error, upgrade_error_bytes};
+use super::ws_conn::RawIo;
+pub(crate) use super::ws_conn::WsConn;
 use super::{on_packet, Next};
 use crate::engine::{Body, Engine, EngineHandler};
 use crate::error::{CloseReason, ErrorCode};
@@ -17,27 +19,16 @@ use crate::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::packet::{Frame, Packet, PacketType, ProtocolVersion};
 use crate::socket::{Item, RequestInfo, Socket, POLLING, PROBED, UPGRADING, WEBSOCKET};
 use crate::upgrade::{Upgrade, UpgradeStep};
-use crate::Str;
-use futures_util::{SinkExt, StreamExt};
+use crate::ws::{Message as WsMessage, OpCode, PmdParams, WsError};
+use base64::Engine as _;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use sha1::{Digest, Sha1};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{sleep_until, Instant};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
-use tokio_tungstenite::WebSocketStream;
-
-pub(crate) type WsStream = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
-type RawIo = TokioIo<hyper::upgrade::Upgraded>;
-
-/// A WebSocket and how it sends binary messages.
-pub(crate) struct WsConn {
-    ws: WsStream,
-    /// The client asked for `b64`: binary messages go as `b<base64>` text frames.
-    b64: bool,
-}
+use tokio::io::AsyncWriteExt;
+use tokio::time::{sleep_until, Instant, Sleep};
 
 /// Frames written per flush, at most.
 const WRITE_BATCH: usize = 64;
@@ -56,37 +47,41 @@ pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
     has(header::UPGRADE, "websocket") && has(header::CONNECTION, "upgrade")
 }
 
-fn ws_config(max: usize) -> WebSocketConfig {
-    // tungstenite's defaults allocate 128 KiB per connection up front; 4 KiB reads keep an
-    // idle connection near 6 KB (measured, see docs/performance.md).
-    WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(max.max(1 << 20) + 1)
-        .max_frame_size(Some(max))
-        .max_message_size(Some(max))
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
+fn accept_key(key: &[u8]) -> String {
+    let mut sha = Sha1::new();
+    sha.update(key);
+    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }
 
-/// Answers the HTTP upgrade and runs `then` with the raw connection once hyper hands it over.
-fn accept<B, F, Fut>(
-    tasks: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    req: Request<B>,
-    then: F,
-) -> Response<Body>
+/// Answers the HTTP upgrade (negotiating permessage-deflate when the server offers it) and
+/// runs `then` with the raw connection once hyper hands it over.
+fn accept<H, B, F, Fut>(engine: &Engine<H>, req: Request<B>, then: F) -> Response<Body>
 where
+    H: EngineHandler,
     B: Send + 'static,
-    F: FnOnce(RawIo) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
+    F: FnOnce(RawIo, Option<PmdParams>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY) else {
         return upgrade_error(&ErrorCode::BadRequest, None);
     };
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let guard = crate::engine::TaskGuard::new(tasks);
+    let accept = accept_key(key.as_bytes());
+    let pmd = engine.0.config.per_message_deflate.and_then(|pmd| {
+        let offers = req
+            .headers()
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        pmd.negotiate(offers)
+    });
+    let params = pmd.as_ref().map(|(p, _)| *p);
+    let guard = crate::engine::TaskGuard::new(&engine.0.tasks);
     tokio::spawn(async move {
         let _guard = guard;
         match hyper::upgrade::on(req).await {
-            Ok(upgraded) => then(TokioIo::new(upgraded)).await,
+            Ok(upgraded) => then(TokioIo::new(upgraded), params).await,
             Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         }
     });
@@ -97,11 +92,10 @@ where
     if let Ok(v) = HeaderValue::from_str(&accept) {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
+    if let Some(v) = pmd.and_then(|(_, answer)| HeaderValue::from_str(&answer).ok()) {
+        h.insert(header::SEC_WEBSOCKET_EXTENSIONS, v);
+    }
     res
-}
-
-async fn websocket(io: RawIo, max: usize) -> WsStream {
-    WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(max))).await
 }
 
 /// A WebSocket-only session: `version` is the protocol to open it with, or why not (`None`:
@@ -113,25 +107,25 @@ pub(crate) fn new_session<H: EngineHandler, B: Send + 'static>(
     info: RequestInfo,
     req: Request<B>,
 ) -> Response<Body> {
-    let engine = engine.clone();
+    let engine2 = engine.clone();
     let max = engine.0.config.max_http_buffer_size;
-    let tasks = engine.0.tasks.clone();
-    accept(&tasks, req, move |mut io| async move {
+    accept(engine, req, move |mut io, pmd| async move {
+        let engine = engine2;
         match version {
             Ok(version) => {
-                let ws = websocket(io, max).await;
+                let conn = WsConn::new(io, max, b64, pmd);
                 let socket = engine.open_session(version, WEBSOCKET, None, info);
                 // The driver runs in a task of its own: this one, which carried the upgrade
                 // (hyper's future, the request, the handshake), ends and frees its memory.
                 let span = session_span(&socket);
                 engine.spawn_counted(tracing::Instrument::instrument(
-                    drive(engine.clone(), socket, Some(WsConn { ws, b64 })),
+                    drive(engine.clone(), socket, Some(conn)),
                     span,
                 ));
             }
             Err(None) => {
-                let mut ws = websocket(io, max).await;
-                let _ = ws.close(None).await;
+                let mut conn = WsConn::new(io, max, b64, pmd);
+                let _ = conn.close(None).await;
             }
             Err(Some(code)) => {
                 let _ = io.write_all(&upgrade_error_bytes(&code)).await;
@@ -152,12 +146,12 @@ pub(crate) fn upgrade_session<H: EngineHandler, B: Send + 'static>(
     req: Request<B>,
 ) -> Response<Body> {
     let max = engine.0.config.max_http_buffer_size;
-    accept(&engine.0.tasks, req, move |io| async move {
-        let mut ws = websocket(io, max).await;
+    accept(engine, req, move |io, pmd| async move {
+        let mut conn = WsConn::new(io, max, b64, pmd);
         if join && socket.0.state.load(Ordering::Acquire) == POLLING {
             if let Ok(mut offer) = socket.0.upgrade_offer.lock() {
                 if offer.is_none() {
-                    *offer = Some(WsConn { ws, b64 });
+                    *offer = Some(conn);
                     drop(offer);
                     socket.0.wake.notify_one();
                     return;
@@ -165,7 +159,7 @@ pub(crate) fn upgrade_session<H: EngineHandler, B: Send + 'static>(
             }
         }
         tracing::debug!(sid = %socket.id(), "WebSocket cannot join the session: closing it");
-        let _ = ws.close(None).await;
+        let _ = conn.close(None).await;
     })
 }
 
@@ -178,42 +172,21 @@ pub(crate) fn spawn_polling_driver<H: EngineHandler>(engine: &Engine<H>, socket:
     ));
 }
 
-/// The close code for a WebSocket that broke the framing rules, as `ws` (the reference's
-/// WebSocket server) sends it: 1009 for a frame or message over `maxPayload`, 1007 for text
-/// that is not UTF-8, 1002 for other framing violations (reserved opcode, unmasked frame, …).
-fn close_code(e: &WsError) -> Option<CloseCode> {
-    match e {
-        WsError::Capacity(_) => Some(CloseCode::Size),
-        WsError::Utf8(_) => Some(CloseCode::Invalid),
-        WsError::Protocol(_) => Some(CloseCode::Protocol),
-        _ => None,
+/// Sends a close frame with `code` (the client broke the framing rules: 1002, 1007 or 1009,
+/// as `ws` answers), then reads and discards what the client still sends (for at most a
+/// second) so that the close frame is read before the connection goes away.
+async fn close_with(mut conn: WsConn, code: u16) {
+    if matches!(
+        tokio::time::timeout(CLOSE_WAIT, conn.close(Some(code))).await,
+        Ok(Ok(()))
+    ) {
+        conn.drain(CLOSE_WAIT).await;
     }
 }
 
-/// Sends the close frame, then reads and discards what the client still sends (for at most a
-/// second) so that the close frame is read before the connection goes away.
-async fn close_with(mut ws: WsStream, code: CloseCode) {
-    let frame = CloseFrame {
-        code,
-        reason: "".into(),
-    };
-    if !matches!(
-        tokio::time::timeout(CLOSE_WAIT, ws.close(Some(frame))).await,
-        Ok(Ok(()))
-    ) {
-        return;
-    }
-    let io = ws.get_mut();
-    // On the heap: the buffer lives only while a connection closes, not in every driver.
-    let mut buf = vec![0u8; 1024];
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Ok(n) = io.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-        }
-    })
-    .await;
+/// Sends a close frame, bounded: a client that does not read would block it forever.
+async fn close_bounded(mut conn: WsConn, code: Option<u16>) {
+    let _ = tokio::time::timeout(CLOSE_WAIT, conn.close(code)).await;
 }
 
 /// The `session` span the driver of a session runs in.
@@ -221,9 +194,7 @@ fn session_span<D>(socket: &Socket<D>) -> tracing::Span {
     tracing::debug_span!("session", sid = %socket.id())
 }
 
-async fn next_msg(
-    ws: &mut Option<WsStream>,
-) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
+async fn next_msg(ws: Option<&mut WsConn>) -> Option<Result<WsMessage, WsError>> {
     match ws {
         Some(ws) => ws.next().await,
         None => std::future::pending().await,
@@ -246,34 +217,11 @@ async fn sleep_opt(t: Option<Instant>) {
     }
 }
 
-fn to_ws(frame: &Frame, b64: bool) -> WsMessage {
-    match frame {
-        Frame::Text(s) => WsMessage::Text(utf8(s.clone())),
-        Frame::Binary(_) if b64 => {
-            let mut out = String::with_capacity(crate::payload::encoded_len_v4(frame));
-            crate::payload::encode_v4([frame], &mut out);
-            WsMessage::Text(out.into())
-        }
-        Frame::Binary(b) => WsMessage::Binary(b.clone()),
-    }
-}
-
-#[allow(unsafe_code)]
-fn utf8(s: Str) -> tokio_tungstenite::tungstenite::Utf8Bytes {
-    // SAFETY: `Str` only ever holds valid UTF-8 (checked or built from `str` on creation).
-    unsafe { tokio_tungstenite::tungstenite::Utf8Bytes::from_bytes_unchecked(s.into_bytes()) }
-}
-
-fn decode_ws(
-    msg: WsMessage,
-    version: ProtocolVersion,
-) -> Result<Option<Packet>, crate::packet::DecodeError> {
+/// What an incoming WebSocket message means for the session.
+fn decode_ws(msg: WsMessage, version: ProtocolVersion) -> Result<Option<Packet>, ()> {
     match msg {
-        WsMessage::Text(t) => Packet::decode_text(
-            Str::from_utf8(t.into()).map_err(|_| crate::packet::DecodeError::InvalidUtf8)?,
-        )
-        .map(Some),
-        WsMessage::Binary(b) => Packet::decode_binary(b, version).map(Some),
+        WsMessage::Text(t) => Packet::decode_text(t).map(Some).map_err(drop),
+        WsMessage::Binary(b) => Packet::decode_binary(b, version).map(Some).map_err(drop),
         _ => Ok(None),
     }
 }
@@ -291,11 +239,35 @@ fn back_to_polling(state: &std::sync::atomic::AtomicU8) {
     }
 }
 
+/// Runs a write while the heartbeat keeps running; `None` when the session closed first.
+///
+/// A client that stops reading stalls the write once the kernel buffers are full; a close
+/// meanwhile (the queue overflowed, the ping timed out, the server shuts down) abandons the
+/// write and, with it, the connection.
+async fn guarded<D, T>(
+    write: impl Future<Output = T>,
+    socket: &Socket<D>,
+    hb: &mut Heartbeat,
+    mut hb_timer: Pin<&mut Sleep>,
+) -> Option<T> {
+    tokio::pin!(write);
+    loop {
+        tokio::select! {
+            written = &mut write => return Some(written),
+            _ = socket.closed() => return None,
+            _ = &mut hb_timer => {
+                heartbeat_timeout(hb, socket);
+                hb_timer.as_mut().reset(Instant::from_std(hb.poll_timeout()));
+            }
+        }
+    }
+}
+
 /// The session's driver: heartbeat, WebSocket I/O, upgrades, and the end of the session.
 pub(crate) async fn drive<H: EngineHandler>(
     engine: Engine<H>,
     socket: Socket<H::Data>,
-    conn: Option<WsConn>,
+    mut ws: Option<WsConn>,
 ) {
     let config = &engine.0.config;
     let shared = socket.0.clone();
@@ -305,21 +277,19 @@ pub(crate) async fn drive<H: EngineHandler>(
         config.ping_timeout,
         Instant::now().into_std(),
     );
-    let (mut ws, mut b64) = match conn {
-        Some(c) => (Some(c.ws), c.b64),
-        None => (None, false),
-    };
     let mut rx = match ws {
         Some(_) => Some(shared.rx.clone().lock_owned().await),
         None => None,
     };
     let mut upgrading: Option<Upgrading> = None;
     let mut close_deadline: Option<Instant> = None;
+    // How the WebSocket ends: the close frame was sent already (the `1` close marker), the
+    // client sent one (answered with the same code), the client broke the framing rules (the
+    // code of `ws`), or a write was abandoned half way (dropped without a close frame).
     let mut close_frame_sent = false;
-    // A write was abandoned half way: the connection is dropped without a close frame.
+    let mut peer_close: Option<Option<u16>> = None;
+    let mut error_code: Option<u16> = None;
     let mut stalled = false;
-    // Set when the client broke the WebSocket framing rules: the close frame carries it.
-    let mut error_code: Option<CloseCode> = None;
 
     // One timer for the heartbeat, reset only when its deadline moves: creating a timer per
     // loop turn would register and cancel a timer-wheel entry for every frame written.
@@ -332,7 +302,6 @@ pub(crate) async fn drive<H: EngineHandler>(
             hb_timer.as_mut().reset(hb_at);
         }
         let upgrade_at = upgrading.as_ref().map(|u| u.deadline);
-        let mut up_ws = upgrading.as_mut().map(|u| &mut u.conn.ws);
         tokio::select! {
             _ = &mut hb_timer => heartbeat_timeout(&mut hb, &socket),
             _ = shared.wake.notified() => {
@@ -352,28 +321,35 @@ pub(crate) async fn drive<H: EngineHandler>(
                         });
                     } else {
                         // A second WebSocket for this session: closed without a code.
-                        let mut extra = offer.ws;
-                        engine.spawn_counted(async move {
-                            let _ = tokio::time::timeout(CLOSE_WAIT, extra.close(None)).await;
-                        });
+                        engine.spawn_counted(close_bounded(offer, None));
                     }
                 }
                 if ws.is_none() && shared.closing.load(Ordering::Acquire) && close_deadline.is_none() {
                     close_deadline = Some(Instant::now() + config.polling_close_timeout);
                 }
             }
-            msg = next_msg(&mut ws) => {
+            msg = next_msg(ws.as_mut()) => {
                 let next = match msg {
-                    None | Some(Ok(WsMessage::Close(_))) => Next::Close(CloseReason::TransportClose),
+                    None => Next::Close(CloseReason::TransportClose),
+                    Some(Ok(WsMessage::Close(frame))) => {
+                        peer_close = Some(frame.map(|f| f.code));
+                        Next::Close(CloseReason::TransportClose)
+                    }
+                    Some(Ok(WsMessage::Ping(p))) => {
+                        if let Some(w) = ws.as_mut() {
+                            w.feed_control(OpCode::Pong, &p);
+                        }
+                        Next::Continue
+                    }
                     Some(Err(e)) => {
                         tracing::debug!(sid = %socket.id(), error = %e, "WebSocket read error");
-                        error_code = close_code(&e);
+                        error_code = Some(e.close_code());
                         Next::Close(CloseReason::TransportError)
                     }
                     Some(Ok(m)) => match decode_ws(m, socket.protocol()) {
                         Ok(Some(p)) => on_packet(&engine, &socket, p),
                         Ok(None) => Next::Continue,
-                        Err(_) => Next::Close(CloseReason::ParseError),
+                        Err(()) => Next::Close(CloseReason::ParseError),
                     },
                 };
                 match next {
@@ -381,26 +357,19 @@ pub(crate) async fn drive<H: EngineHandler>(
                     Next::Heartbeat => heartbeat_in(&mut hb, &socket),
                     Next::Close(reason) => { socket.mark_closed(reason); }
                 }
+                // A pong to send.
+                if let Some(w) = ws.as_mut().filter(|w| w.has_output() && peer_close.is_none()) {
+                    match guarded(w.flush(), &socket, &mut hb, hb_timer.as_mut()).await {
+                        None => stalled = true,
+                        Some(Err(_)) => { socket.mark_closed(CloseReason::TransportError); }
+                        Some(Ok(())) => {}
+                    }
+                }
             }
             item = next_item(&mut rx) => {
                 let Some(item) = item else { break };
                 if let (Some(w), Some(r)) = (ws.as_mut(), rx.as_mut()) {
-                    // A client that stops reading stalls the write once the kernel buffers
-                    // are full; the heartbeat keeps running meanwhile, and a close (the queue
-                    // overflowed, the ping timed out, the server shuts down) abandons the
-                    // write and the connection.
-                    let write = write_batch(w, r, item, b64);
-                    tokio::pin!(write);
-                    let written = loop {
-                        tokio::select! {
-                            written = &mut write => break Some(written),
-                            _ = socket.closed() => break None,
-                            _ = &mut hb_timer => {
-                                heartbeat_timeout(&mut hb, &socket);
-                                hb_timer.as_mut().reset(Instant::from_std(hb.poll_timeout()));
-                            }
-                        }
-                    };
+                    let written = guarded(write_batch(w, r, item), &socket, &mut hb, hb_timer.as_mut()).await;
                     let Some(written) = written else {
                         tracing::debug!(sid = %socket.id(), "closed while a write was stalled");
                         stalled = true;
@@ -420,67 +389,32 @@ pub(crate) async fn drive<H: EngineHandler>(
                     }
                 }
             }
-            msg = next_msg_ref(&mut up_ws) => {
-                let Some(mut up) = upgrading.take() else { continue };
-                let mut abort_code = None;
-                let step = match msg {
-                    Some(Ok(m)) => match decode_ws(m, socket.protocol()) {
-                        Ok(Some(p)) => up.state.handle(&p).ok(),
-                        Ok(None) => Some(UpgradeStep::AnswerProbe(up.state)),
-                        Err(_) => None,
-                    },
-                    Some(Err(e)) => {
-                        abort_code = close_code(&e);
-                        None
-                    }
-                    None => None,
-                };
-                match step {
-                    Some(UpgradeStep::AnswerProbe(next)) => {
-                        if next == Upgrade::AwaitingUpgrade && up.state == Upgrade::AwaitingProbe {
-                            if up.conn.ws.send(WsMessage::Text("3probe".into())).await.is_err() {
-                                back_to_polling(&shared.state);
-                                continue;
-                            }
-                            // From now on every poll is released with a noop (the pending one
-                            // at once) so that the client can finish the upgrade.
-                            if shared.state.compare_exchange(UPGRADING, PROBED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                                shared.closed.notify_waiters();
-                            }
-                        }
-                        up.state = next;
-                        upgrading = Some(up);
-                    }
-                    Some(UpgradeStep::Complete) => {
+            msg = next_msg(upgrading.as_mut().map(|u| &mut u.conn)) => {
+                let Some(up) = upgrading.take() else { continue };
+                match upgrade_step(&engine, &socket, up, msg).await {
+                    Upgraded::Pending(up) => upgrading = Some(up),
+                    Upgraded::Aborted => {}
+                    Upgraded::Complete(conn) => {
                         let moved = [UPGRADING, PROBED].into_iter().any(|from| {
                             shared.state.compare_exchange(from, WEBSOCKET, Ordering::AcqRel, Ordering::Acquire).is_ok()
                         });
                         if !moved {
                             // The session closed meanwhile.
-                            let _ = up.conn.ws.close(None).await;
+                            close_bounded(conn, None).await;
                             continue;
                         }
                         shared.closed.notify_waiters();
                         rx = Some(shared.rx.clone().lock_owned().await);
-                        b64 = up.conn.b64;
-                        ws = Some(up.conn.ws);
+                        ws = Some(conn);
                         tracing::debug!(sid = %socket.id(), "upgraded to WebSocket");
-                    }
-                    None => {
-                        tracing::debug!(sid = %socket.id(), "upgrade aborted");
-                        back_to_polling(&shared.state);
-                        match abort_code {
-                            Some(code) => { engine.spawn_counted(close_with(up.conn.ws, code)); }
-                            None => { let _ = up.conn.ws.close(None).await; }
-                        }
                     }
                 }
             }
             _ = sleep_opt(upgrade_at) => {
-                if let Some(mut up) = upgrading.take() {
+                if let Some(up) = upgrading.take() {
                     tracing::debug!(sid = %socket.id(), "upgrade timed out");
                     back_to_polling(&shared.state);
-                    let _ = up.conn.ws.close(None).await;
+                    close_bounded(up.conn, None).await;
                 }
             }
             _ = sleep_opt(close_deadline) => {
@@ -489,22 +423,92 @@ pub(crate) async fn drive<H: EngineHandler>(
         }
     }
 
-    if let Some(mut up) = upgrading.take() {
-        let _ = tokio::time::timeout(CLOSE_WAIT, up.conn.ws.close(None)).await;
+    if let Some(up) = upgrading.take() {
+        close_bounded(up.conn, None).await;
     }
     drop(rx);
     let ws = ws.take();
     engine.finish(&socket);
-    if let Some(mut w) = ws {
-        match error_code {
-            _ if stalled => {}
-            // Boxed: a rare path that would otherwise widen every driver's state.
-            Some(code) => Box::pin(close_with(w, code)).await,
-            None if !close_frame_sent => {
-                // Bounded: a client that does not read would block the close frame forever.
-                let _ = tokio::time::timeout(CLOSE_WAIT, w.close(None)).await;
+    if let Some(w) = ws {
+        match (error_code, peer_close) {
+            _ if stalled || close_frame_sent => {}
+            // Boxed: rare paths that would otherwise widen every driver's state.
+            (Some(code), _) => Box::pin(close_with(w, code)).await,
+            (None, Some(code)) => Box::pin(close_bounded(w, code)).await,
+            (None, None) => Box::pin(close_bounded(w, None)).await,
+        }
+    }
+}
+
+/// Where an upgrade stands after a message on its WebSocket.
+enum Upgraded {
+    Pending(Upgrading),
+    /// The client sent `5`: the WebSocket takes over.
+    Complete(WsConn),
+    /// The session is back on polling and the WebSocket closed.
+    Aborted,
+}
+
+/// One message on a WebSocket that is upgrading a polling session.
+async fn upgrade_step<H: EngineHandler>(
+    engine: &Engine<H>,
+    socket: &Socket<H::Data>,
+    mut up: Upgrading,
+    msg: Option<Result<WsMessage, WsError>>,
+) -> Upgraded {
+    let shared = &socket.0;
+    let mut abort_code = None;
+    let step = match msg {
+        Some(Ok(WsMessage::Ping(p))) => {
+            up.conn.feed_control(OpCode::Pong, &p);
+            Some(UpgradeStep::AnswerProbe(up.state))
+        }
+        Some(Ok(m)) => match decode_ws(m, socket.protocol()) {
+            Ok(Some(p)) => up.state.handle(&p).ok(),
+            Ok(None) => Some(UpgradeStep::AnswerProbe(up.state)),
+            Err(()) => None,
+        },
+        Some(Err(e)) => {
+            abort_code = Some(e.close_code());
+            None
+        }
+        None => None,
+    };
+    match step {
+        Some(UpgradeStep::AnswerProbe(next)) => {
+            if next == Upgrade::AwaitingUpgrade && up.state == Upgrade::AwaitingProbe {
+                up.conn.feed(&Frame::Text("3probe".into()));
+                // From now on every poll is released with a noop (the pending one at once)
+                // so that the client can finish the upgrade.
+                if shared
+                    .state
+                    .compare_exchange(UPGRADING, PROBED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    shared.closed.notify_waiters();
+                }
             }
-            None => {}
+            if up.conn.has_output()
+                && !matches!(
+                    tokio::time::timeout(CLOSE_WAIT, up.conn.flush()).await,
+                    Ok(Ok(()))
+                )
+            {
+                back_to_polling(&shared.state);
+                return Upgraded::Aborted;
+            }
+            up.state = next;
+            Upgraded::Pending(up)
+        }
+        Some(UpgradeStep::Complete) => Upgraded::Complete(up.conn),
+        None => {
+            tracing::debug!(sid = %socket.id(), "upgrade aborted");
+            back_to_polling(&shared.state);
+            match abort_code {
+                Some(code) => engine.spawn_counted(close_with(up.conn, code)),
+                None => close_bounded(up.conn, None).await,
+            }
+            Upgraded::Aborted
         }
     }
 }
@@ -530,15 +534,6 @@ fn heartbeat_timeout<D>(hb: &mut Heartbeat, socket: &Socket<D>) {
     }
 }
 
-async fn next_msg_ref(
-    ws: &mut Option<&mut WsStream>,
-) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
-    match ws {
-        Some(ws) => ws.next().await,
-        None => std::future::pending().await,
-    }
-}
-
 fn heartbeat_in<D>(hb: &mut Heartbeat, socket: &Socket<D>) {
     let now = Instant::now().into_std();
     let ok = match socket.protocol() {
@@ -561,11 +556,10 @@ fn heartbeat_in<D>(hb: &mut Heartbeat, socket: &Socket<D>) {
 /// Returns whether the close marker was met (and the close frame sent), and how many queue
 /// items were written.
 async fn write_batch(
-    ws: &mut WsStream,
+    ws: &mut WsConn,
     rx: &mut tokio::sync::mpsc::Receiver<Item>,
     first: Item,
-    b64: bool,
-) -> Result<(bool, usize), tokio_tungstenite::tungstenite::Error> {
+) -> std::io::Result<(bool, usize)> {
     let mut item = Some(first);
     let mut n = 0;
     while let Some(it) = item.take() {
@@ -575,11 +569,10 @@ async fn write_batch(
         }
         for f in it.frames() {
             if f.as_text() == Some("1") {
-                ws.flush().await?;
-                let _ = ws.close(None).await;
+                ws.close(None).await?;
                 return Ok((true, n + 1));
             }
-            ws.feed(to_ws(f, b64)).await?;
+            ws.feed(f);
         }
         n += 1;
         if n < WRITE_BATCH {
@@ -593,37 +586,21 @@ async fn write_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+    use crate::ws::close_code;
 
     #[test]
-    fn framing_errors_close_with_the_codes_of_ws() {
-        let too_big = WsError::Capacity(CapacityError::MessageTooLong {
-            size: 2,
-            max_size: 1,
-        });
-        assert_eq!(close_code(&too_big), Some(CloseCode::Size));
+    fn accept_key_is_the_rfc_example() {
+        // RFC 6455 §1.3.
         assert_eq!(
-            close_code(&WsError::Utf8("bad".into())),
-            Some(CloseCode::Invalid)
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
-        for p in [
-            ProtocolError::UnmaskedFrameFromClient,
-            ProtocolError::InvalidOpcode(3),
-        ] {
-            assert_eq!(close_code(&WsError::Protocol(p)), Some(CloseCode::Protocol));
-        }
-        assert_eq!(close_code(&WsError::ConnectionClosed), None);
     }
 
     #[test]
-    fn binary_goes_as_base64_text_when_the_client_asked_for_b64() {
-        let bin = Frame::binary(vec![1u8, 2, 3]);
-        assert_eq!(to_ws(&bin, true), WsMessage::Text("bAQID".into()));
-        assert_eq!(
-            to_ws(&bin, false),
-            WsMessage::Binary(vec![1u8, 2, 3].into())
-        );
-        let text = Frame::message("hi");
-        assert_eq!(to_ws(&text, true), WsMessage::Text("4hi".into()));
+    fn close_codes_for_broken_framing_are_those_of_ws() {
+        assert_eq!(WsError::TooBig.close_code(), close_code::TOO_BIG);
+        assert_eq!(WsError::InvalidUtf8.close_code(), close_code::INVALID_DATA);
+        assert_eq!(WsError::Protocol("x").close_code(), close_code::PROTOCOL);
     }
 }
