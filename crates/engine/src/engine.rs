@@ -82,6 +82,26 @@ impl Drop for TaskGuard {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A future that counts as a task of the engine while it lives.
+    pub(crate) struct Counted<F> {
+        #[pin]
+        fut: F,
+        _guard: TaskGuard,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Counted<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.project().fut.poll(cx)
+    }
+}
+
 /// An Engine.IO server: the session table, the options and the handler.
 ///
 /// Cheap to clone. Use it through [`EngineService`](crate::EngineService) (a tower service that
@@ -249,10 +269,12 @@ impl<H: EngineHandler> Engine<H> {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        let guard = TaskGuard::new(&self.0.tasks);
-        tokio::spawn(async move {
-            let _guard = guard;
-            fut.await
+        // A struct, not `async move { let _guard = guard; fut.await }`: an async block keeps
+        // the future it awaits twice (as captured and as awaited), which doubled the memory
+        // of every session's driver task.
+        tokio::spawn(Counted {
+            fut,
+            _guard: TaskGuard::new(&self.0.tasks),
         });
     }
 
@@ -491,7 +513,7 @@ impl<H: EngineHandler> Engine<H> {
             frames.push(Frame::message(initial));
         }
         // The queue is new and holds at least one item.
-        let _ = socket.0.tx.try_send(Item::Many(frames.into()));
+        let _ = socket.0.queue.try_send(Item::Many(frames.into()));
         if let Ok(mut s) = self.0.sessions.write() {
             s.insert(sid, socket.clone());
         }

@@ -51,6 +51,7 @@ pub mod fuzzing;
 pub mod heartbeat;
 pub mod packet;
 pub mod payload;
+mod queue;
 mod service;
 mod sid;
 mod socket;

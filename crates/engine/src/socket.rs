@@ -7,6 +7,7 @@
 
 use crate::error::{CloseReason, SendError};
 use crate::packet::{Frame, PacketType, ProtocolVersion};
+use crate::queue::SendQueue;
 use crate::Sid;
 use http::HeaderMap;
 use std::fmt;
@@ -14,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 /// One entry of a socket's send queue.
 #[derive(Debug)]
@@ -136,8 +137,7 @@ pub(crate) const PROBED: u8 = 4;
 pub(crate) struct Shared<D> {
     pub(crate) id: Sid,
     pub(crate) version: ProtocolVersion,
-    pub(crate) tx: mpsc::Sender<Item>,
-    pub(crate) rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Item>>>,
+    pub(crate) queue: SendQueue<Item>,
     pub(crate) state: AtomicU8,
     /// The JSONP callback index when the session was opened with `j` (JSONP polling).
     pub(crate) jsonp: Option<Box<str>>,
@@ -151,7 +151,7 @@ pub(crate) struct Shared<D> {
     pub(crate) closed: Notify,
     pub(crate) close_reason: Mutex<Option<CloseReason>>,
     /// A WebSocket offered for an upgrade, picked up by the driver.
-    pub(crate) upgrade_offer: Mutex<Option<crate::transport::websocket::WsConn>>,
+    pub(crate) upgrade_offer: Mutex<Option<Box<crate::transport::websocket::WsConn>>>,
     /// The server asked to close: flush, then close.
     pub(crate) closing: AtomicBool,
     /// Polling: the queue was flushed up to the close; the next poll gets the close packet
@@ -201,12 +201,10 @@ impl<D> Socket<D> {
         request: RequestInfo,
         data: D,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(capacity);
         Socket(Arc::new(Shared {
             id,
             version,
-            tx,
-            rx: Arc::new(tokio::sync::Mutex::new(rx)),
+            queue: SendQueue::new(capacity),
             state: AtomicU8::new(state),
             jsonp,
             posting: AtomicBool::new(false),
@@ -312,7 +310,7 @@ impl<D> Socket<D> {
 
     /// How many more items the send queue takes right now.
     pub fn capacity(&self) -> usize {
-        self.0.tx.capacity()
+        self.0.queue.capacity()
     }
 
     fn send_item(&self, item: Item) -> Result<(), SendError<Item>> {
@@ -320,13 +318,13 @@ impl<D> Socket<D> {
             return Err(SendError::Closed(item));
         }
         self.0.unflushed.fetch_add(1, Ordering::AcqRel);
-        self.0.tx.try_send(item).map_err(|e| {
-            self.mark_flushed(1);
-            match e {
-                mpsc::error::TrySendError::Full(i) => SendError::Full(i),
-                mpsc::error::TrySendError::Closed(i) => SendError::Closed(i),
-            }
-        })
+        self.0
+            .queue
+            .try_send(item)
+            .map_err(|crate::queue::Full(i)| {
+                self.mark_flushed(1);
+                SendError::Full(i)
+            })
     }
 
     /// `n` queue items were written to the transport (`usize::MAX`: all of them).
@@ -371,7 +369,7 @@ impl<D> Socket<D> {
         // closes at once (the client was not reading anyway).
         if self
             .0
-            .tx
+            .queue
             .try_send(Item::One(Frame::control(PacketType::Close)))
             .is_err()
         {

@@ -35,18 +35,18 @@ pub(crate) async fn get<H: EngineHandler, B>(
     socket: Socket<H::Data>,
     req: Request<B>,
 ) -> Response<Body> {
-    let Ok(mut rx) = socket.0.rx.clone().try_lock_owned() else {
+    let Ok(consumer) = socket.0.queue.consumer().try_lock() else {
         tracing::debug!(sid = %socket.id(), "overlapping GET: closing the session");
         socket.mark_closed(CloseReason::TransportError);
         return status(StatusCode::BAD_REQUEST);
     };
     if socket.0.release_next_poll.load(Ordering::Acquire) {
-        drop(rx);
+        drop(consumer);
         socket.mark_closed(CloseReason::TransportClose);
         return payload_response(engine, &socket, &req, &[Frame::control(PacketType::Noop)]);
     }
     if socket.0.close_next_poll.load(Ordering::Acquire) {
-        drop(rx);
+        drop(consumer);
         socket.mark_closed(CloseReason::ForcedClose);
         return close_response(engine, &socket, &req);
     }
@@ -80,22 +80,20 @@ pub(crate) async fn get<H: EngineHandler, B>(
         }
         tokio::select! {
             biased;
-            item = rx.recv() => {
-                if let Some(item) = item {
-                    forced_close = take(item, &mut frames);
-                }
+            item = socket.0.queue.recv() => {
+                forced_close = take(item, &mut frames);
                 break;
             }
             _ = &mut notified => {}
         }
     }
     while !forced_close && !upgraded {
-        match rx.try_recv() {
-            Ok(item) => forced_close = take(item, &mut frames),
-            Err(_) => break,
+        match socket.0.queue.try_recv() {
+            Some(item) => forced_close = take(item, &mut frames),
+            None => break,
         }
     }
-    drop(rx);
+    drop(consumer);
     socket.mark_flushed(taken);
     if forced_close && frames.len() > 1 {
         // Flush what was queued first; the close packet goes in the next poll.
@@ -263,7 +261,9 @@ async fn deliver<H: EngineHandler>(engine: &Engine<H>, socket: &Socket<H::Data>,
                 socket.0.heartbeat_pending.store(true, Ordering::Release);
                 socket.0.wake.notify_one();
             }
-            Next::Close(CloseReason::TransportClose) if socket.0.rx.try_lock().is_ok() => {
+            Next::Close(CloseReason::TransportClose)
+                if socket.0.queue.consumer().try_lock().is_ok() =>
+            {
                 // The client closes and no poll is pending here, but one it sent before this
                 // POST may still be on its way (requests are served in parallel): the POST is
                 // answered after a short grace, during which such a poll is released with a

@@ -17,6 +17,7 @@ use crate::engine::{Body, Engine, EngineHandler};
 use crate::error::{CloseReason, ErrorCode};
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::packet::{Frame, Packet, PacketType, ProtocolVersion};
+use crate::queue::SendQueue;
 use crate::socket::{Item, RequestInfo, Socket, POLLING, PROBED, UPGRADING, WEBSOCKET};
 use crate::upgrade::{Upgrade, UpgradeStep};
 use crate::ws::{Message as WsMessage, OpCode, PmdParams, WsError};
@@ -151,7 +152,7 @@ pub(crate) fn upgrade_session<H: EngineHandler, B: Send + 'static>(
         if join && socket.0.state.load(Ordering::Acquire) == POLLING {
             if let Ok(mut offer) = socket.0.upgrade_offer.lock() {
                 if offer.is_none() {
-                    *offer = Some(conn);
+                    *offer = Some(Box::new(conn));
                     drop(offer);
                     socket.0.wake.notify_one();
                     return;
@@ -201,11 +202,9 @@ async fn next_msg(ws: Option<&mut WsConn>) -> Option<Result<WsMessage, WsError>>
     }
 }
 
-async fn next_item(
-    rx: &mut Option<tokio::sync::OwnedMutexGuard<tokio::sync::mpsc::Receiver<Item>>>,
-) -> Option<Item> {
-    match rx {
-        Some(rx) => rx.recv().await,
+async fn next_item(queue: Option<&SendQueue<Item>>) -> Item {
+    match queue {
+        Some(q) => q.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -227,7 +226,8 @@ fn decode_ws(msg: WsMessage, version: ProtocolVersion) -> Result<Option<Packet>,
 }
 
 struct Upgrading {
-    conn: WsConn,
+    /// Boxed: most drivers never upgrade.
+    conn: Box<WsConn>,
     state: Upgrade,
     deadline: Instant,
 }
@@ -277,8 +277,9 @@ pub(crate) async fn drive<H: EngineHandler>(
         config.ping_timeout,
         Instant::now().into_std(),
     );
-    let mut rx = match ws {
-        Some(_) => Some(shared.rx.clone().lock_owned().await),
+    // The send queue is ours once the session is on WebSocket.
+    let mut consumer = match ws {
+        Some(_) => Some(shared.queue.consumer().lock().await),
         None => None,
     };
     let mut upgrading: Option<Upgrading> = None;
@@ -321,7 +322,7 @@ pub(crate) async fn drive<H: EngineHandler>(
                         });
                     } else {
                         // A second WebSocket for this session: closed without a code.
-                        engine.spawn_counted(close_bounded(offer, None));
+                        engine.spawn_counted(close_bounded(*offer, None));
                     }
                 }
                 if ws.is_none() && shared.closing.load(Ordering::Acquire) && close_deadline.is_none() {
@@ -366,10 +367,9 @@ pub(crate) async fn drive<H: EngineHandler>(
                     }
                 }
             }
-            item = next_item(&mut rx) => {
-                let Some(item) = item else { break };
-                if let (Some(w), Some(r)) = (ws.as_mut(), rx.as_mut()) {
-                    let written = guarded(write_batch(w, r, item), &socket, &mut hb, hb_timer.as_mut()).await;
+            item = next_item(consumer.is_some().then_some(&shared.queue)) => {
+                if let Some(w) = ws.as_mut() {
+                    let written = guarded(write_batch(w, &shared.queue, item), &socket, &mut hb, hb_timer.as_mut()).await;
                     let Some(written) = written else {
                         tracing::debug!(sid = %socket.id(), "closed while a write was stalled");
                         stalled = true;
@@ -389,7 +389,7 @@ pub(crate) async fn drive<H: EngineHandler>(
                     }
                 }
             }
-            msg = next_msg(upgrading.as_mut().map(|u| &mut u.conn)) => {
+            msg = next_msg(upgrading.as_mut().map(|u| &mut *u.conn)) => {
                 let Some(up) = upgrading.take() else { continue };
                 match upgrade_step(&engine, &socket, up, msg).await {
                     Upgraded::Pending(up) => upgrading = Some(up),
@@ -400,12 +400,12 @@ pub(crate) async fn drive<H: EngineHandler>(
                         });
                         if !moved {
                             // The session closed meanwhile.
-                            close_bounded(conn, None).await;
+                            close_bounded(*conn, None).await;
                             continue;
                         }
                         shared.closed.notify_waiters();
-                        rx = Some(shared.rx.clone().lock_owned().await);
-                        ws = Some(conn);
+                        consumer = Some(shared.queue.consumer().lock().await);
+                        ws = Some(*conn);
                         tracing::debug!(sid = %socket.id(), "upgraded to WebSocket");
                     }
                 }
@@ -414,7 +414,7 @@ pub(crate) async fn drive<H: EngineHandler>(
                 if let Some(up) = upgrading.take() {
                     tracing::debug!(sid = %socket.id(), "upgrade timed out");
                     back_to_polling(&shared.state);
-                    close_bounded(up.conn, None).await;
+                    close_bounded(*up.conn, None).await;
                 }
             }
             _ = sleep_opt(close_deadline) => {
@@ -424,9 +424,9 @@ pub(crate) async fn drive<H: EngineHandler>(
     }
 
     if let Some(up) = upgrading.take() {
-        close_bounded(up.conn, None).await;
+        close_bounded(*up.conn, None).await;
     }
-    drop(rx);
+    drop(consumer);
     let ws = ws.take();
     engine.finish(&socket);
     if let Some(w) = ws {
@@ -444,7 +444,7 @@ pub(crate) async fn drive<H: EngineHandler>(
 enum Upgraded {
     Pending(Upgrading),
     /// The client sent `5`: the WebSocket takes over.
-    Complete(WsConn),
+    Complete(Box<WsConn>),
     /// The session is back on polling and the WebSocket closed.
     Aborted,
 }
@@ -505,8 +505,8 @@ async fn upgrade_step<H: EngineHandler>(
             tracing::debug!(sid = %socket.id(), "upgrade aborted");
             back_to_polling(&shared.state);
             match abort_code {
-                Some(code) => engine.spawn_counted(close_with(up.conn, code)),
-                None => close_bounded(up.conn, None).await,
+                Some(code) => engine.spawn_counted(close_with(*up.conn, code)),
+                None => close_bounded(*up.conn, None).await,
             }
             Upgraded::Aborted
         }
@@ -520,7 +520,7 @@ fn heartbeat_timeout<D>(hb: &mut Heartbeat, socket: &Socket<D>) {
         Some(HeartbeatAction::SendPing)
             if socket
                 .0
-                .tx
+                .queue
                 .try_send(Item::One(Frame::control(PacketType::Ping)))
                 .is_err() =>
         {
@@ -541,7 +541,7 @@ fn heartbeat_in<D>(hb: &mut Heartbeat, socket: &Socket<D>) {
             hb.handle_ping(now).is_ok()
                 && socket
                     .0
-                    .tx
+                    .queue
                     .try_send(Item::One(Frame::control(PacketType::Pong)))
                     .is_ok()
         }
@@ -557,7 +557,7 @@ fn heartbeat_in<D>(hb: &mut Heartbeat, socket: &Socket<D>) {
 /// items were written.
 async fn write_batch(
     ws: &mut WsConn,
-    rx: &mut tokio::sync::mpsc::Receiver<Item>,
+    queue: &SendQueue<Item>,
     first: Item,
 ) -> std::io::Result<(bool, usize)> {
     let mut item = Some(first);
@@ -576,7 +576,7 @@ async fn write_batch(
         }
         n += 1;
         if n < WRITE_BATCH {
-            item = rx.try_recv().ok();
+            item = queue.try_recv();
         }
     }
     ws.flush().await?;
