@@ -23,6 +23,11 @@ scenarios:
   polling      C polling-only clients doing acked round trips
   all          all of the above, in that order
   smoke        all of the above, tiny (a few hundred connections, ~1 s each)
+  cluster      fanout across two servers joined by Redis (--addr-b): sender on the first,
+               receivers spread over both (--on-a); cross-server latency reported apart
+  cluster-rate the same at a fixed low rate (--rate, --rate-receivers)
+  cluster-all  cluster then cluster-rate
+  cluster-smoke  the same, tiny
 
 options:
   --addr HOST:PORT     server (loopback only)            [127.0.0.1:3000]
@@ -42,6 +47,9 @@ options:
   --cooldown S         pause between scenarios            [2]
   --concurrency K      connection attempts in flight      [200]
   --sources K          source addresses 127.0.0.1..K      [4]
+  --addr-b HOST:PORT   cluster: the second server (loopback only)
+  --pid-b PID          cluster: the second server's pid, for its CPU
+  --on-a F             cluster: share of the receivers on --addr [0.5]
 
 Exits non-zero when a scenario lost, duplicated or reordered deliveries, or
 clients failed.";
@@ -49,6 +57,7 @@ clients failed.";
 fn parse_args(args: &[String]) -> Result<(String, Params, Option<String>), String> {
     let scenario = args.first().cloned().ok_or("missing scenario")?;
     let mut addr: SocketAddr = "127.0.0.1:3000".parse().expect("literal");
+    let mut addr_b: Option<SocketAddr> = None;
     let mut rest: Vec<(String, String)> = Vec::new();
     let mut i = 1;
     while i < args.len() {
@@ -59,17 +68,22 @@ fn parse_args(args: &[String]) -> Result<(String, Params, Option<String>), Strin
             .ok_or_else(|| format!("--{k} needs a value"))?;
         if k == "addr" {
             addr = v.parse().map_err(|e| format!("--addr {v}: {e}"))?;
+        } else if k == "addr-b" {
+            let b: SocketAddr = v.parse().map_err(|e| format!("--addr-b {v}: {e}"))?;
+            net::check_loopback(&b)?;
+            addr_b = Some(b);
         } else {
             rest.push((k, v));
         }
         i += 2;
     }
     net::check_loopback(&addr)?;
-    let mut p = if scenario == "smoke" {
+    let mut p = if scenario == "smoke" || scenario == "cluster-smoke" {
         Params::smoke(addr)
     } else {
         Params::full(addr)
     };
+    p.addr_b = addr_b;
     let mut json = None;
     for (k, v) in rest {
         let num = |v: &str| -> Result<f64, String> {
@@ -95,6 +109,8 @@ fn parse_args(args: &[String]) -> Result<(String, Params, Option<String>), Strin
             "cooldown" => p.cooldown = num(&v)?.min(600.0),
             "concurrency" => p.concurrency = (num(&v)? as usize).max(1),
             "sources" => p.sources = (num(&v)? as usize).clamp(1, 250),
+            "pid-b" => p.pid_b = Some(num(&v)? as u32),
+            "on-a" => p.on_a = num(&v)?.min(1.0),
             _ => return Err(format!("unknown option --{k}")),
         }
     }
@@ -117,7 +133,9 @@ fn main() -> ExitCode {
     };
     let list: Vec<&str> = match scenario.as_str() {
         "all" | "smoke" => vec!["connect", "echo", "fanout", "fanout-rate", "polling"],
-        s @ ("connect" | "echo" | "fanout" | "fanout-rate" | "polling") => vec![s],
+        "cluster-all" | "cluster-smoke" => vec!["cluster", "cluster-rate"],
+        s @ ("connect" | "echo" | "fanout" | "fanout-rate" | "polling" | "cluster"
+        | "cluster-rate") => vec![s],
         s => {
             eprintln!("ferrio-bench: unknown scenario {s}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -154,6 +172,8 @@ fn main() -> ExitCode {
                 "echo" => scenarios::echo(&p).await,
                 "fanout" => scenarios::fanout(&p, Pace::Window(p.window)).await,
                 "fanout-rate" => scenarios::fanout(&p, Pace::Rate(p.rate)).await,
+                "cluster" => scenarios::cluster(&p, Pace::Window(p.window)).await,
+                "cluster-rate" => scenarios::cluster(&p, Pace::Rate(p.rate)).await,
                 _ => scenarios::polling(&p).await,
             };
             let mut j = o.json;

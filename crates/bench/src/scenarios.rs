@@ -54,6 +54,13 @@ pub struct Params {
     pub poll_clients: usize,
     /// Seconds between scenarios.
     pub cooldown: f64,
+    /// The second server of the `cluster` scenarios (joined to the first through Redis).
+    pub addr_b: Option<SocketAddr>,
+    /// The second server's pid, for its CPU figure.
+    pub pid_b: Option<u32>,
+    /// The share of the `cluster` receivers on the first server (the sender's); the others
+    /// are on the second one, so every delivery to them crosses Redis.
+    pub on_a: f64,
 }
 
 impl Params {
@@ -76,6 +83,9 @@ impl Params {
             rate_receivers: 1_000,
             poll_clients: 100,
             cooldown: 2.0,
+            addr_b: None,
+            pid_b: None,
+            on_a: 0.5,
         }
     }
 
@@ -147,10 +157,10 @@ fn extend(v: &mut Value, extra: Value) {
 /// the failures (count, first message).
 async fn connect_many(
     p: &Params,
+    addr: SocketAddr,
     n: usize,
 ) -> (Vec<Conn>, Histogram<u64>, Duration, usize, Option<String>) {
     let t0 = Instant::now();
-    let addr = p.addr;
     let sources = p.sources;
     let results: Vec<(Res<Conn>, Duration)> = stream::iter(0..n)
         .map(|i| async move {
@@ -200,7 +210,7 @@ pub async fn settle(p: &Params, min: f64) {
 pub async fn connect(p: &Params) -> Outcome {
     let rss0 = p.pid.and_then(stats::rss_kib);
     let cpu = CpuMeter::start(p.pid);
-    let (conns, h, wall, failed, err) = connect_many(p, p.conns).await;
+    let (conns, h, wall, failed, err) = connect_many(p, p.addr, p.conns).await;
     let cpu = cpu.stop();
     let connected = conns.len();
     let dropped = Rc::new(Cell::new(0usize));
@@ -270,7 +280,7 @@ const STOP: u8 = 2;
 
 /// C clients in closed loop on `message-with-ack`.
 pub async fn echo(p: &Params) -> Outcome {
-    let (conns, _, _, failed, err) = connect_many(p, p.clients).await;
+    let (conns, _, _, failed, err) = connect_many(p, p.addr, p.clients).await;
     let phase = Rc::new(Cell::new(WARMUP));
     let hist = Rc::new(RefCell::new(stats::hist()));
     let count = Rc::new(Cell::new(0u64));
@@ -359,6 +369,10 @@ struct Fan {
     measure_from: u64,
     measure_to: u64,
     hist: Histogram<u64>,
+    /// Receivers from this index on are on the other server of a cluster; their latency is
+    /// also recorded in `remote_hist`.
+    remote_from: usize,
+    remote_hist: Histogram<u64>,
     /// Oldest sequence number not yet delivered to every receiver, and the
     /// delivery counts of it and the following ones sent.
     base: u64,
@@ -390,6 +404,9 @@ impl Fan {
         }
         if ts >= self.measure_from && ts <= self.measure_to {
             record(&mut self.hist, now.saturating_sub(ts));
+            if i >= self.remote_from {
+                record(&mut self.remote_hist, now.saturating_sub(ts));
+            }
         }
         if seq >= self.base {
             if let Some(c) = self.counts.get_mut((seq - self.base) as usize) {
@@ -435,11 +452,50 @@ pub enum Pace {
 
 /// R receivers in room `bench`, one sender emitting `to-room`.
 pub async fn fanout(p: &Params, pace: Pace) -> Outcome {
-    let (name, receivers) = match pace {
-        Pace::Window(_) => ("fanout", p.receivers),
-        Pace::Rate(_) => ("fanout-rate", p.rate_receivers),
+    fan_out(p, pace, None).await
+}
+
+/// The fan-out across two servers joined by Redis: the sender on the first server
+/// (`--addr`), the receivers spread over both (`--on-a`), so the deliveries to the second
+/// server's receivers (`--addr-b`) cross Redis; their latency is reported on its own.
+pub async fn cluster(p: &Params, pace: Pace) -> Outcome {
+    let name = match pace {
+        Pace::Window(_) => "cluster",
+        Pace::Rate(_) => "cluster-rate",
     };
-    let (conns, _, _, failed, mut err) = connect_many(p, receivers + 1).await;
+    match p.addr_b {
+        Some(b) => fan_out(p, pace, Some(b)).await,
+        None => Outcome {
+            json: json!({"scenario": name, "label": p.label, "error": "--addr-b missing"}),
+            summary: format!("{name}: needs the second server (--addr-b)"),
+            ok: false,
+        },
+    }
+}
+
+/// The 1-minute load average of the machine (`/proc/loadavg`).
+fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+async fn fan_out(p: &Params, pace: Pace, addr_b: Option<SocketAddr>) -> Outcome {
+    let (name, receivers) = match (pace, addr_b) {
+        (Pace::Window(_), None) => ("fanout", p.receivers),
+        (Pace::Rate(_), None) => ("fanout-rate", p.rate_receivers),
+        (Pace::Window(_), Some(_)) => ("cluster", p.receivers),
+        (Pace::Rate(_), Some(_)) => ("cluster-rate", p.rate_receivers),
+    };
+    // Receivers on the sender's server, then (cluster) those on the other one.
+    let on_a = match addr_b {
+        Some(_) => ((receivers as f64) * p.on_a.clamp(0.0, 1.0)).round() as usize,
+        None => receivers,
+    };
+    let (conns, _, _, mut failed, mut err) = connect_many(p, p.addr, on_a + 1).await;
     let mut conns = conns;
     let Some(mut sender) = conns.pop() else {
         return Outcome {
@@ -448,11 +504,18 @@ pub async fn fanout(p: &Params, pace: Pace) -> Outcome {
             ok: false,
         };
     };
+    let remote_from = conns.len();
+    if let Some(b) = addr_b {
+        let (more, _, _, failed_b, err_b) = connect_many(p, b, receivers - on_a).await;
+        conns.extend(more);
+        failed += failed_b;
+        err = err.or(err_b);
+    }
     // Join the room, `concurrency` at a time.
-    let joined: Vec<Res<Conn>> = stream::iter(conns)
-        .map(|mut c| async move {
+    let joined: Vec<Res<(bool, Conn)>> = stream::iter(conns.into_iter().enumerate())
+        .map(|(k, mut c)| async move {
             c.call(1, "join", "\"bench\"").await?;
-            Ok(c)
+            Ok((k >= remote_from, c))
         })
         .buffer_unordered(p.concurrency.max(1))
         .collect()
@@ -468,6 +531,10 @@ pub async fn fanout(p: &Params, pace: Pace) -> Outcome {
             }
         }
     }
+    // The sender's server's receivers first, then the other server's.
+    rx.sort_by_key(|(remote, _)| *remote);
+    let remote_from = rx.iter().take_while(|(remote, _)| !remote).count();
+    let rx: Vec<Conn> = rx.into_iter().map(|(_, c)| c).collect();
     let r = rx.len();
     let notify = Rc::new(Notify::new());
     let fan = Rc::new(RefCell::new(Fan {
@@ -480,6 +547,12 @@ pub async fn fanout(p: &Params, pace: Pace) -> Outcome {
         measure_from: u64::MAX,
         measure_to: u64::MAX,
         hist: stats::hist(),
+        remote_from: if addr_b.is_some() {
+            remote_from
+        } else {
+            usize::MAX
+        },
+        remote_hist: stats::hist(),
         base: 0,
         counts: VecDeque::new(),
         dropped: 0,
@@ -513,6 +586,7 @@ pub async fn fanout(p: &Params, pace: Pace) -> Outcome {
     let end = measure_at + secs(p.duration);
     let mut measuring = false;
     let mut cpu = None;
+    let mut cpu_b: Option<CpuMeter> = None;
     let mut seq = 0u64;
     let mut msg = String::with_capacity(96);
     let mut stalled = false;
@@ -538,6 +612,7 @@ pub async fn fanout(p: &Params, pace: Pace) -> Outcome {
             measuring = true;
             fan.borrow_mut().measure_from = now_us();
             cpu = Some(CpuMeter::start(p.pid));
+            cpu_b = addr_b.map(|_| CpuMeter::start(p.pid_b));
         }
         let res: Res<()> = async {
             match pace {
@@ -580,7 +655,12 @@ pub async fn fanout(p: &Params, pace: Pace) -> Outcome {
     }
     fan.borrow_mut().measure_to = now_us();
     let wall = measure_at.elapsed().as_secs_f64();
-    let cpu = cpu.map_or(Cpu::default(), |c| c.stop());
+    let mut cpu = cpu.map_or(Cpu::default(), |c| c.stop());
+    let server_b_cpu = cpu_b.and_then(|c| c.stop().server);
+    // The other server is not "other" load: it is part of the system under test.
+    if let (Some(o), Some(b)) = (cpu.other, server_b_cpu) {
+        cpu.other = Some((o - b).max(0.0));
+    }
     // Drain: wait (bounded) for everything sent to be delivered everywhere.
     let drain_end = Instant::now() + Duration::from_secs(5);
     while fan.borrow().base < seq && Instant::now() < drain_end {
@@ -614,9 +694,29 @@ pub async fn fanout(p: &Params, pace: Pace) -> Outcome {
         Pace::Window(w) => extend(&mut j, json!({ "window": w })),
         Pace::Rate(hz) => extend(&mut j, json!({ "rate_hz": hz })),
     }
+    let mut cluster_str = String::new();
+    if addr_b.is_some() {
+        let (rp50, rp99, rmax) = pct_ms(&f.remote_hist);
+        let on_b = r.saturating_sub(remote_from);
+        extend(
+            &mut j,
+            json!({
+                "receivers_on_a": remote_from.min(r), "receivers_on_b": on_b,
+                "remote_latency_p50_ms": rp50, "remote_latency_p99_ms": rp99,
+                "remote_latency_max_ms": rmax,
+                "server_b_cpu_pct": server_b_cpu, "loadavg_1m": loadavg(),
+            }),
+        );
+        cluster_str = format!(
+            "; {on_b} receivers on the other server: latency p50 {rp50:.2} ms p99 {rp99:.2} ms \
+             max {rmax:.2} ms; CPU server B {}; load {}",
+            server_b_cpu.map_or("?".to_owned(), |v| format!("{v:.0}%")),
+            loadavg().map_or("?".to_owned(), |v| format!("{v:.2}")),
+        );
+    }
     let summary = format!(
         "{name}: {r} receivers, {seq} messages in {wall:.1} s: {rate:.0} deliveries/s; latency p50 {p50:.2} ms \
-         p99 {p99:.2} ms max {max:.2} ms; lost {lost} dup {} ooo {}{} | {}{}",
+         p99 {p99:.2} ms max {max:.2} ms; lost {lost} dup {} ooo {}{}{cluster_str} | {}{}",
         f.dup,
         f.ooo,
         if stalled { " STALLED" } else { "" },

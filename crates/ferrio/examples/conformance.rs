@@ -4,8 +4,12 @@
 //! Environment: `PORT` (3000), `RECOVERY_MS` (connection state recovery, off),
 //! `PING_INTERVAL_MS` (300), `PING_TIMEOUT_MS` (200), `REDIS_URL` (the Redis adapter of
 //! `ferrio-redis`, key prefix `socket.io`, wire-compatible with `@socket.io/redis-adapter`; the
-//! in-memory adapter when unset). Prints `listening on <PORT>` once it accepts connections
-//! (with `REDIS_URL`, once subscribed, or after 3 s with a warning if Redis cannot be reached).
+//! in-memory adapter when unset), `REDIS_ADAPTER` (with `REDIS_URL`: `classic`, the default, or
+//! `sharded` for the `createShardedAdapter` format over SPUBLISH/SSUBSCRIBE, or `streams` for
+//! `@socket.io/redis-streams-adapter` 0.3, whose sessions and offsets live in Redis so that
+//! `RECOVERY_MS` recovers a client on another server). Prints `listening on <PORT>` once it
+//! accepts connections (with `REDIS_URL`, once subscribed, or after 3 s with a warning if Redis
+//! cannot be reached).
 //! Run with `cargo run --release --example conformance`.
 
 use ferrio::engine::Cors;
@@ -199,12 +203,31 @@ async fn main() -> std::io::Result<()> {
         .connect_timeout(Duration::from_millis(1000))
         .map_engine(|e| e.with_cors(Some(Cors::any())))
         .connection_state_recovery(recovery);
-    let io = match &redis {
-        Some(driver) => io.adapter(ferrio_redis::RedisAdapter::factory(
+    let adapter = std::env::var("REDIS_ADAPTER").unwrap_or_default();
+    let mut streams = None;
+    let io = match (&redis, adapter.as_str()) {
+        (None, _) => io,
+        (Some(driver), "streams") => {
+            let s = ferrio_redis::RedisStreams::new(
+                driver.clone(),
+                ferrio_redis::RedisStreamsAdapterConfig::default(),
+            );
+            let io = io.adapter(s.factory());
+            streams = Some(s);
+            io
+        }
+        (Some(driver), "sharded") => io.adapter(ferrio_redis::RedisShardedAdapter::factory(
+            driver.clone(),
+            ferrio_redis::RedisShardedAdapterConfig::default(),
+        )),
+        (Some(driver), "" | "classic") => io.adapter(ferrio_redis::RedisAdapter::factory(
             driver.clone(),
             ferrio_redis::RedisAdapterConfig::default(),
         )),
-        None => io,
+        (Some(_), other) => {
+            eprintln!("REDIS_ADAPTER: unknown adapter {other:?} (classic, sharded, streams)");
+            std::process::exit(2);
+        }
     }
     .build();
 
@@ -231,7 +254,12 @@ async fn main() -> std::io::Result<()> {
     });
 
     if let Some(driver) = &redis {
-        if !driver.ready(Duration::from_secs(3)).await {
+        let ready = match &streams {
+            // Subscribed, and reading the stream from its newest entry.
+            Some(s) => s.ready(Duration::from_secs(3)).await,
+            None => driver.ready(Duration::from_secs(3)).await,
+        };
+        if !ready {
             eprintln!(
                 "Redis is not reachable yet: serving local clients, retrying in the background"
             );

@@ -49,6 +49,9 @@ pub struct ClientData {
     close_reason: Mutex<Option<DisconnectReason>>,
     /// A namespace was joined once: the connect timeout no longer applies.
     joined: std::sync::atomic::AtomicBool,
+    /// Ends the connect-timeout task at the first join, so that a connected client holds no
+    /// task of its own.
+    joined_wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for ClientData {
@@ -70,6 +73,7 @@ impl Default for ClientData {
             sockets: RwLock::new(Vec::new()),
             close_reason: Mutex::new(None),
             joined: std::sync::atomic::AtomicBool::new(false),
+            joined_wake: tokio::sync::Notify::new(),
         }
     }
 }
@@ -142,6 +146,7 @@ impl Conn {
         self.data()
             .joined
             .store(true, std::sync::atomic::Ordering::Release);
+        self.data().joined_wake.notify_one();
         let mut s = self
             .data()
             .sockets
@@ -201,6 +206,7 @@ impl EngineHandler for Client {
                     }
                 }
                 _ = conn.0.closed() => {}
+                _ = conn.data().joined_wake.notified() => {}
             }
         });
     }
@@ -284,13 +290,26 @@ impl Client {
 }
 
 async fn connect(ns: Arc<Namespace>, conn: Conn, auth: Value) {
-    // Connection state recovery: `{pid, offset}` in the auth payload.
-    let restored = ns.recovery.as_ref().and_then(|store| {
-        let pid = auth.get("pid")?.as_str()?;
-        let offset = auth.get("offset")?.as_str()?;
-        let r = store.restore(pid, offset)?;
-        Some((pid.parse::<Sid>().ok()?, r))
-    });
+    // Connection state recovery: `{pid, offset}` in the auth payload, restored by the adapter
+    // (from memory by default).
+    let mut restored = None;
+    if let Some(store) = &ns.recovery {
+        store.bind(&ns);
+        let pid = auth.get("pid").and_then(Value::as_str);
+        let offset = auth.get("offset").and_then(Value::as_str);
+        if let (Some(Ok(pid)), Some(offset)) = (pid.map(str::parse::<Sid>), offset) {
+            match ns
+                .adapter
+                .restore_session(&ns, pid, offset.to_owned())
+                .await
+            {
+                Ok(r) => restored = r.map(|r| (pid, r)),
+                Err(e) => {
+                    tracing::debug!(target: "ferrio::socket", nsp = %ns.name, error = %e, "session not restored")
+                }
+            }
+        }
+    }
     let skip_middlewares = restored.is_some()
         && ns
             .recovery
@@ -330,7 +349,7 @@ async fn connect(ns: Arc<Namespace>, conn: Conn, auth: Value) {
 
     let recovered = restored.is_some();
     let (rooms, missed) = match restored {
-        Some((_, r)) => (r.rooms, r.missed),
+        Some((_, r)) => (r.rooms, r.missed_packets),
         None => (Vec::new(), Vec::new()),
     };
     socket

@@ -3,15 +3,21 @@
 //!
 //! Every stored EVENT (no ack, not volatile) gets an offset appended as its last argument; the
 //! client sends back the last offset it saw with its session id (`pid`) when it reconnects.
-//! A session is kept `max_disconnection_duration`; packets as long. The packet buffer is also
-//! bounded in count ([`RecoveryConfig::max_buffered_packets`]): a client whose offset fell out
-//! of it is not restored and gets a new session, as after an expiry.
+//!
+//! By default this module's in-memory store keeps both, per namespace: a session is kept
+//! `max_disconnection_duration`, packets as long, and the packet buffer is also bounded in count
+//! ([`RecoveryConfig::max_buffered_packets`]): a client whose offset fell out of it is not
+//! restored and gets a new session, as after an expiry. An adapter can take both over (the
+//! [`Adapter`](crate::adapter::Adapter) hooks `assigns_offsets`, `current_offset`, `persist_session` and
+//! `restore_session`): the Redis Streams adapter keeps sessions in Redis and uses stream entry
+//! ids as offsets, so a client can come back on another server.
 
-use crate::adapter::{BroadcastOptions, Room};
+use crate::adapter::{should_include_packet, BroadcastOptions, Room, Session};
+use crate::namespace::Namespace;
 use crate::parser::Payload;
 use ferrio_engine::Sid;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// Connection state recovery options (`connectionStateRecovery`).
@@ -21,7 +27,8 @@ pub struct RecoveryConfig {
     pub max_disconnection_duration: Duration,
     /// Whether a restored socket skips the namespace middlewares (true).
     pub skip_middlewares: bool,
-    /// The most packets kept per namespace (10,000; the reference keeps them all).
+    /// The most packets kept per namespace by the in-memory store (10,000; the reference keeps
+    /// them all).
     pub max_buffered_packets: usize,
 }
 
@@ -43,27 +50,16 @@ struct StoredPacket {
     except: Vec<Room>,
 }
 
-struct Session {
-    sid: Sid,
-    rooms: Vec<Room>,
-    data: serde_json::Value,
+struct Kept {
+    session: Session,
     at: Instant,
 }
 
 #[derive(Default)]
 struct State {
-    sessions: HashMap<Sid, Session>,
+    sessions: HashMap<Sid, Kept>,
     packets: VecDeque<StoredPacket>,
     seq: u64,
-}
-
-/// A restored session.
-pub(crate) struct Restored {
-    pub(crate) sid: Sid,
-    pub(crate) rooms: Vec<Room>,
-    /// The socket's JSON data (`socket.data`).
-    pub(crate) data: serde_json::Value,
-    pub(crate) missed: Vec<Payload>,
 }
 
 pub(crate) struct RecoveryStore {
@@ -71,6 +67,9 @@ pub(crate) struct RecoveryStore {
     /// Distinguishes this process's offsets from another's (a restarted server).
     epoch: String,
     state: Mutex<State>,
+    /// The namespace, once a client connected to it: its adapter may keep the sessions and
+    /// assign the offsets.
+    ns: OnceLock<Weak<Namespace>>,
 }
 
 impl RecoveryStore {
@@ -79,7 +78,18 @@ impl RecoveryStore {
             config,
             epoch: Sid::new().as_str()[..6].to_owned(),
             state: Mutex::new(State::default()),
+            ns: OnceLock::new(),
         }
+    }
+
+    /// Ties the store to its namespace (before its first socket), so that sessions and
+    /// offsets go through the namespace's adapter.
+    pub(crate) fn bind(&self, ns: &Arc<Namespace>) {
+        let _ = self.ns.get_or_init(|| Arc::downgrade(ns));
+    }
+
+    fn namespace(&self) -> Option<Arc<Namespace>> {
+        self.ns.get().and_then(Weak::upgrade)
     }
 
     fn sweep(&self, s: &mut State, now: Instant) {
@@ -92,7 +102,7 @@ impl RecoveryStore {
             s.packets.pop_front();
         }
         s.sessions
-            .retain(|_, sess| now.duration_since(sess.at) <= max);
+            .retain(|_, kept| now.duration_since(kept.at) <= max);
     }
 
     fn offset_string(&self, seq: u64) -> String {
@@ -104,8 +114,21 @@ impl RecoveryStore {
         (epoch == self.epoch).then(|| seq.parse().ok()).flatten()
     }
 
-    /// Appends an offset to `data` (an EVENT's `[event, ...args]`) and keeps it.
+    /// Appends an offset to `data` (an EVENT's `[event, ...args]`): the one the adapter
+    /// assigned, or a new one of the in-memory store, which then keeps the packet.
     pub(crate) fn store(&self, data: &mut Payload, opts: &BroadcastOptions) {
+        let assigned = crate::adapter::take_assigned_offset().or_else(|| {
+            let ns = self.namespace()?;
+            ns.adapter
+                .assigns_offsets()
+                .then(|| ns.adapter.current_offset())
+        });
+        if let Some(offset) = assigned {
+            if let (Some(offset), serde_json::Value::Array(items)) = (offset, &mut data.value) {
+                items.push(serde_json::Value::String(offset));
+            }
+            return;
+        }
         let Ok(mut s) = self.state.lock() else { return };
         let now = Instant::now();
         self.sweep(&mut s, now);
@@ -126,51 +149,54 @@ impl RecoveryStore {
         });
     }
 
-    /// Keeps a disconnected socket's session.
+    /// Keeps a disconnected socket's session, through the namespace's adapter
+    /// ([`Adapter::persist_session`](crate::adapter::Adapter::persist_session)).
     pub(crate) fn persist(&self, pid: Sid, sid: Sid, rooms: Vec<Room>, data: serde_json::Value) {
+        let session = Session {
+            sid,
+            pid,
+            rooms,
+            data,
+            missed_packets: Vec::new(),
+        };
+        match self.namespace() {
+            Some(ns) => ns.adapter.persist_session(&ns, session),
+            None => self.persist_local(session),
+        }
+    }
+
+    /// Keeps a session in memory (the default [`Adapter::persist_session`](crate::adapter::Adapter::persist_session)).
+    pub(crate) fn persist_local(&self, session: Session) {
         let Ok(mut s) = self.state.lock() else { return };
         s.sessions.insert(
-            pid,
-            Session {
-                sid,
-                rooms,
-                data,
+            session.pid,
+            Kept {
+                session,
                 at: Instant::now(),
             },
         );
     }
 
-    /// Restores the session `pid`, with the packets sent after `offset` that it would have
-    /// received. `None` when the session expired or the offset is unknown.
-    pub(crate) fn restore(&self, pid: &str, offset: &str) -> Option<Restored> {
-        let pid: Sid = pid.parse().ok()?;
+    /// Restores the session `pid` from memory, with the packets sent after `offset` that it
+    /// would have received. `None` when the session expired or the offset is unknown.
+    pub(crate) fn restore(&self, pid: Sid, offset: &str) -> Option<Session> {
         let offset = self.parse_offset(offset)?;
         let mut s = self.state.lock().ok()?;
         self.sweep(&mut s, Instant::now());
-        let session = s.sessions.remove(&pid)?;
+        let mut session = s.sessions.remove(&pid)?.session;
         // The offset must still be in the buffer (or be the newest packet).
         let first = s.packets.front().map(|p| p.offset);
         if first.is_some_and(|f| offset + 1 < f) || offset > s.seq {
             return None;
         }
-        let missed = s
+        session.missed_packets = s
             .packets
             .iter()
             .filter(|p| p.offset > offset)
-            .filter(|p| {
-                let included =
-                    p.rooms.is_empty() || session.rooms.iter().any(|r| p.rooms.contains(r));
-                let excluded = session.rooms.iter().any(|r| p.except.contains(r));
-                included && !excluded
-            })
+            .filter(|p| should_include_packet(&session.rooms, &p.rooms, &p.except))
             .map(|p| p.data.clone())
             .collect();
-        Some(Restored {
-            sid: session.sid,
-            rooms: session.rooms,
-            data: session.data,
-            missed,
-        })
+        Some(session)
     }
 }
 
@@ -216,17 +242,17 @@ mod tests {
                 },
             );
         }
-        let r = store.restore(pid.as_str(), &offset).unwrap();
+        let r = store.restore(pid, &offset).unwrap();
         assert_eq!(r.sid, sid);
         assert_eq!(r.data, serde_json::json!({ "user": 7 }));
         let names: Vec<_> = r
-            .missed
+            .missed_packets
             .iter()
             .map(|p| p.items()[0].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(names, ["all", "to-a"]);
         // A session is restored once.
-        assert!(store.restore(pid.as_str(), &offset).is_none());
+        assert!(store.restore(pid, &offset).is_none());
     }
 
     #[test]
@@ -238,12 +264,10 @@ mod tests {
         let pid = Sid::new();
         store.persist(pid, Sid::new(), vec![], serde_json::Value::Null);
         std::thread::sleep(Duration::from_millis(2));
-        assert!(store
-            .restore(pid.as_str(), &store.offset_string(0))
-            .is_none());
+        assert!(store.restore(pid, &store.offset_string(0)).is_none());
         let store = RecoveryStore::new(RecoveryConfig::default());
         store.persist(pid, Sid::new(), vec![], serde_json::Value::Null);
-        assert!(store.restore(pid.as_str(), "other-1").is_none());
+        assert!(store.restore(pid, "other-1").is_none());
     }
 
     #[test]
@@ -259,6 +283,6 @@ mod tests {
             store.store(&mut payload("y"), &BroadcastOptions::default());
         }
         store.persist(pid, Sid::new(), vec![], serde_json::Value::Null);
-        assert!(store.restore(pid.as_str(), &last_string(&first)).is_none());
+        assert!(store.restore(pid, &last_string(&first)).is_none());
     }
 }

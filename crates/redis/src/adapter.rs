@@ -83,19 +83,72 @@ impl Default for RedisAdapterConfig {
 }
 
 /// The default wait for acknowledgements of a broadcast without a timeout (as Ferrio's).
-const DEFAULT_ACK_TIMEOUT: Duration = ferrio::DEFAULT_ACK_TIMEOUT;
+pub(crate) const DEFAULT_ACK_TIMEOUT: Duration = ferrio::DEFAULT_ACK_TIMEOUT;
 
-enum Pending {
-    /// Responses to a request of this type go to `tx`.
+/// A request of this server that waits for the other servers' answers (of type `R`, for a
+/// request of kind `K`); shared with the sharded adapter.
+pub(crate) enum Pending<K, R> {
+    /// Responses to a request of this kind go to `tx`.
     Collect {
-        kind: RequestType,
-        tx: mpsc::UnboundedSender<Response>,
+        kind: K,
+        tx: mpsc::UnboundedSender<R>,
     },
     /// A broadcast with acks: client counts to `counts`, client acks to `acks`.
     Broadcast {
         counts: mpsc::UnboundedSender<u64>,
         acks: mpsc::UnboundedSender<Payload>,
     },
+}
+
+/// The pending requests of an adapter, by request id.
+pub(crate) struct PendingRequests<K, R>(Mutex<HashMap<String, Pending<K, R>>>);
+
+impl<K, R> Default for PendingRequests<K, R> {
+    fn default() -> Self {
+        PendingRequests(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<K: Send + 'static, R: Send + 'static> PendingRequests<K, R> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending<K, R>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a request until the returned guard is dropped (the requester is done).
+    pub(crate) fn register(&self, id: String, p: Pending<K, R>) -> PendingGuard<'_, K, R> {
+        self.lock().insert(id.clone(), p);
+        PendingGuard(self, id)
+    }
+
+    /// Registers a request for `ttl` (then late answers are dropped), on `handle`.
+    pub(crate) fn register_for(
+        self: &Arc<Self>,
+        handle: &tokio::runtime::Handle,
+        id: String,
+        p: Pending<K, R>,
+        ttl: Duration,
+    ) {
+        self.lock().insert(id.clone(), p);
+        let weak = Arc::downgrade(self);
+        handle.spawn(async move {
+            tokio::time::sleep(ttl).await;
+            if let Some(me) = weak.upgrade() {
+                me.lock().remove(&id);
+            }
+        });
+    }
+}
+
+/// Removes a pending request when the requester is done (or dropped).
+pub(crate) struct PendingGuard<'a, K: Send + 'static, R: Send + 'static>(
+    &'a PendingRequests<K, R>,
+    String,
+);
+
+impl<K: Send + 'static, R: Send + 'static> Drop for PendingGuard<'_, K, R> {
+    fn drop(&mut self) {
+        self.0.lock().remove(&self.1);
+    }
 }
 
 struct Inner {
@@ -105,7 +158,7 @@ struct Inner {
     driver: RedisDriver,
     ns: OnceLock<Weak<Namespace>>,
     subscription: OnceLock<u64>,
-    pending: Mutex<HashMap<String, Pending>>,
+    pending: Arc<PendingRequests<RequestType, Response>>,
 }
 
 /// The adapter of one namespace; see the [module](self) documentation.
@@ -135,7 +188,7 @@ impl RedisAdapter {
                 driver,
                 ns: OnceLock::new(),
                 subscription: OnceLock::new(),
-                pending: Mutex::new(HashMap::new()),
+                pending: Arc::default(),
             }),
         }
     }
@@ -164,22 +217,23 @@ impl Drop for RedisAdapter {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conversions between Ferrio's types and the wire's.
+// Conversions between Ferrio's types and the wire's, and the request bookkeeping shared with
+// the sharded adapter (`crate::sharded`).
 
 /// Socket.IO JSON with placeholders + attachments -> a value holding `Bin`.
-fn payload_to_value(p: &Payload) -> Result<Value, AdapterError> {
+pub(crate) fn payload_to_value(p: &Payload) -> Result<Value, AdapterError> {
     Value::from_json_with_attachments(&p.value, &p.attachments)
         .map_err(|e| AdapterError::Transport(format!("cannot encode payload: {e}")))
 }
 
 /// A value holding `Bin` -> Socket.IO JSON with placeholders + attachments.
-fn value_to_payload(v: &Value) -> Payload {
+pub(crate) fn value_to_payload(v: &Value) -> Payload {
     let (value, attachments) = v.to_json_with_attachments();
     Payload { value, attachments }
 }
 
 /// The list `[v]`, or `[]` for `undefined`, as a payload (one server's or client's answer).
-fn answer_payload(v: &Value) -> Payload {
+pub(crate) fn answer_payload(v: &Value) -> Payload {
     match v {
         Value::Undefined => Payload::new(Vec::new()),
         v => value_to_payload(&Value::Array(vec![v.clone()])),
@@ -187,7 +241,7 @@ fn answer_payload(v: &Value) -> Payload {
 }
 
 /// The first argument of an answer, `undefined` if none.
-fn first_arg(p: &Payload) -> Value {
+pub(crate) fn first_arg(p: &Payload) -> Value {
     match payload_to_value(p) {
         Ok(Value::Array(mut items)) if !items.is_empty() => items.swap_remove(0),
         _ => Value::Undefined,
@@ -208,7 +262,7 @@ fn wire_flags(f: &LocalFlags) -> BroadcastFlags {
     flags
 }
 
-fn wire_opts(o: &LocalOptions, with_flags: bool) -> BroadcastOptions {
+pub(crate) fn wire_opts(o: &LocalOptions, with_flags: bool) -> BroadcastOptions {
     BroadcastOptions {
         rooms: o.rooms.iter().map(|r| r.to_string()).collect(),
         except: o.except.iter().map(|r| r.to_string()).collect(),
@@ -216,7 +270,7 @@ fn wire_opts(o: &LocalOptions, with_flags: bool) -> BroadcastOptions {
     }
 }
 
-fn local_opts(o: &BroadcastOptions, with_flags: bool) -> LocalOptions {
+pub(crate) fn local_opts(o: &BroadcastOptions, with_flags: bool) -> LocalOptions {
     let flags = match (&o.flags, with_flags) {
         (Some(f), true) => LocalFlags {
             volatile: f.volatile(),
@@ -233,11 +287,11 @@ fn local_opts(o: &BroadcastOptions, with_flags: bool) -> LocalOptions {
     }
 }
 
-fn rooms_of(rooms: &[String]) -> Vec<Room> {
+pub(crate) fn rooms_of(rooms: &[String]) -> Vec<Room> {
     rooms.iter().map(|r| Room::from(r.as_str())).collect()
 }
 
-fn to_wire_socket(s: &LocalRemoteSocket) -> RemoteSocket {
+pub(crate) fn to_wire_socket(s: &LocalRemoteSocket) -> RemoteSocket {
     let handshake = serde_json::to_value(&s.handshake)
         .map(|j| Value::from(&j))
         .unwrap_or(Value::Undefined);
@@ -252,7 +306,7 @@ fn to_wire_socket(s: &LocalRemoteSocket) -> RemoteSocket {
     }
 }
 
-fn from_wire_socket(ns: &Arc<Namespace>, s: RemoteSocket) -> Option<LocalRemoteSocket> {
+pub(crate) fn from_wire_socket(ns: &Arc<Namespace>, s: RemoteSocket) -> Option<LocalRemoteSocket> {
     let id: Sid = s.id.parse().ok()?;
     let handshake: Handshake = serde_json::from_value(s.handshake.to_json()).ok()?;
     Some(
@@ -261,28 +315,126 @@ fn from_wire_socket(ns: &Arc<Namespace>, s: RemoteSocket) -> Option<LocalRemoteS
     )
 }
 
-fn ready<T: Send + 'static>(v: T) -> AdapterFuture<T> {
+pub(crate) fn ready<T: Send + 'static>(v: T) -> AdapterFuture<T> {
     Box::pin(std::future::ready(Ok(v)))
+}
+
+/// Receives `expected` answers from `rx` until `deadline`; `Err(received)` when they did not
+/// all come in time.
+pub(crate) async fn collect_answers<T>(
+    rx: &mut mpsc::UnboundedReceiver<T>,
+    expected: usize,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<T>, usize> {
+    let mut out = Vec::with_capacity(expected);
+    while out.len() < expected {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(r)) => out.push(r),
+            _ => return Err(out.len()),
+        }
+    }
+    Ok(out)
+}
+
+/// How many acknowledgements a broadcast with acks (of namespace `nsp`) expects, once its
+/// request is `published`: `local` plus the client counts of the other servers (`servers`
+/// counts them all) received on `counts` within `timeout`. A server that did not tell its
+/// count in time stands for one missing answer, so that the caller's wait ends in a timeout
+/// with the answers that came. When the request could not be published or the servers not
+/// counted, only the local clients are expected.
+pub(crate) async fn expected_acks(
+    nsp: String,
+    published: impl std::future::Future<Output = Result<(), AdapterError>>,
+    servers: impl std::future::Future<Output = Result<usize, DriverError>>,
+    mut counts: mpsc::UnboundedReceiver<u64>,
+    local: usize,
+    timeout: Duration,
+) -> Result<usize, AdapterError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    if let Err(e) = published.await {
+        tracing::warn!(target: "ferrio_redis", %nsp, error = %e, "broadcast with acks reached this server only");
+        return Ok(local);
+    }
+    let others = match servers.await {
+        Ok(n) => n.saturating_sub(1),
+        Err(e) => {
+            tracing::warn!(target: "ferrio_redis", %nsp, error = %e, "cannot count servers");
+            return Ok(local);
+        }
+    };
+    let mut total = local;
+    let mut answered = 0;
+    while answered < others {
+        match tokio::time::timeout_at(deadline, counts.recv()).await {
+            Ok(Some(n)) => {
+                answered += 1;
+                total += n as usize;
+            }
+            _ => break,
+        }
+    }
+    Ok(total + (others - answered))
+}
+
+/// Another server's broadcast with acks, applied to the local sockets: returns how many were
+/// reached and where their acknowledgements arrive (awaited for `wait`). The flags are
+/// dropped, as Node does (but for how long the acks are awaited).
+pub(crate) fn broadcast_with_ack_for_peer(
+    ns: &Arc<Namespace>,
+    packet: &Packet,
+    opts: &BroadcastOptions,
+    wait: Duration,
+) -> (usize, mpsc::UnboundedReceiver<Payload>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let count = if matches!(packet.data, Value::Array(_)) {
+        let id = ns.next_ack_id();
+        let mut local = local_opts(opts, false);
+        local.flags.timeout = Some(wait);
+        ns.broadcast_with_ack_local(value_to_payload(&packet.data), &local, id, tx)
+    } else {
+        0
+    };
+    (count, rx)
+}
+
+/// Passes the first argument of each of the `count` client acknowledgements arriving on `rx`
+/// within `wait` (plus a second of grace) to `respond`.
+pub(crate) async fn forward_client_acks(
+    mut rx: mpsc::UnboundedReceiver<Payload>,
+    count: usize,
+    wait: Duration,
+    mut respond: impl FnMut(Value),
+) {
+    let deadline = tokio::time::Instant::now() + wait + Duration::from_secs(1);
+    let mut got = 0;
+    while got < count {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ack)) => {
+                got += 1;
+                respond(first_arg(&ack));
+            }
+            _ => break,
+        }
+    }
+}
+
+/// The first argument of a server-side listener's answer, `undefined` if none came within
+/// `wait`.
+pub(crate) async fn server_side_answer(
+    answer: tokio::sync::oneshot::Receiver<Payload>,
+    wait: Duration,
+) -> Value {
+    match tokio::time::timeout(wait, answer).await {
+        Ok(Ok(p)) => first_arg(&p),
+        _ => Value::Undefined,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 
-/// Removes a pending request when the requester is done (or dropped).
-struct PendingGuard<'a>(&'a Inner, String);
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.0.pending().remove(&self.1);
-    }
-}
-
 impl Inner {
     fn uid(&self) -> &str {
         self.channels.uid()
-    }
-
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn namespace(&self) -> Option<Arc<Namespace>> {
@@ -372,7 +524,7 @@ impl Inner {
 
     fn on_request(self: &Arc<Self>, ns: &Arc<Namespace>, req: Request) {
         if let Some(rid) = req.request_id() {
-            if self.pending().contains_key(rid) {
+            if self.pending.lock().contains_key(rid) {
                 return; // our own request, back to us
             }
         }
@@ -500,10 +652,7 @@ impl Inner {
                     let me = self.clone();
                     let wait = self.config.requests_timeout;
                     self.driver.handle.spawn(async move {
-                        let data = match tokio::time::timeout(wait, answer).await {
-                            Ok(Ok(p)) => first_arg(&p),
-                            _ => Value::Undefined,
-                        };
+                        let data = server_side_answer(answer, wait).await;
                         let channel = me.channels.response().to_owned();
                         me.respond_on(channel, Response::ServerSideEmit { request_id, data });
                     });
@@ -537,16 +686,7 @@ impl Inner {
             .and_then(BroadcastFlags::timeout)
             .map(Duration::from_millis)
             .unwrap_or(self.config.requests_timeout);
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let count = if matches!(packet.data, Value::Array(_)) {
-            let id = ns.next_ack_id();
-            // The flags are dropped, as Node does (but for how long the acks are awaited).
-            let mut local = local_opts(&opts, false);
-            local.flags.timeout = Some(wait);
-            ns.broadcast_with_ack_local(value_to_payload(&packet.data), &local, id, tx)
-        } else {
-            0
-        };
+        let (count, rx) = broadcast_with_ack_for_peer(ns, &packet, &opts, wait);
         self.respond(
             uid.as_deref(),
             Response::BroadcastClientCount {
@@ -558,32 +698,24 @@ impl Inner {
             return;
         }
         let me = self.clone();
-        self.driver.handle.spawn(async move {
-            let deadline = tokio::time::Instant::now() + wait + Duration::from_secs(1);
-            let mut got = 0;
-            while got < count {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(ack)) => {
-                        got += 1;
-                        me.respond(
-                            uid.as_deref(),
-                            Response::BroadcastAck {
-                                request_id: request_id.clone(),
-                                packet: first_arg(&ack),
-                            },
-                        );
-                    }
-                    _ => break,
-                }
-            }
-        });
+        self.driver
+            .handle
+            .spawn(forward_client_acks(rx, count, wait, move |packet| {
+                me.respond(
+                    uid.as_deref(),
+                    Response::BroadcastAck {
+                        request_id: request_id.clone(),
+                        packet,
+                    },
+                );
+            }));
     }
 
     fn on_response(&self, payload: &[u8]) {
         let Ok(Some(rid)) = Response::peek_request_id(payload) else {
             return;
         };
-        let pending = self.pending();
+        let pending = self.pending.lock();
         let Some(p) = pending.get(&rid) else {
             return;
         };
@@ -621,27 +753,22 @@ impl Inner {
         }
         let request_id = generate_uid();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        self.pending()
-            .insert(request_id.clone(), Pending::Collect { kind, tx });
-        let _guard = PendingGuard(self, request_id.clone());
+        let _guard = self
+            .pending
+            .register(request_id.clone(), Pending::Collect { kind, tx });
         self.publish_request(&make(request_id)).await?;
         let deadline = tokio::time::Instant::now() + self.config.requests_timeout;
-        let mut out = Vec::with_capacity(servers - 1);
-        while out.len() < servers - 1 {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(r)) => out.push(r),
-                _ => {
-                    tracing::debug!(target: "ferrio_redis", nsp = %self.nsp, ?kind, got = out.len(), expected = servers - 1, "request timed out");
-                    return Err(AdapterError::Timeout(match kind {
-                        RequestType::RemoteFetch => "fetchSockets",
-                        RequestType::ServerSideEmit => "serverSideEmit",
-                        RequestType::AllRooms => "allRooms",
-                        _ => "request",
-                    }));
-                }
-            }
-        }
-        Ok(out)
+        collect_answers(&mut rx, servers - 1, deadline)
+            .await
+            .map_err(|got| {
+                tracing::debug!(target: "ferrio_redis", nsp = %self.nsp, ?kind, got, expected = servers - 1, "request timed out");
+                AdapterError::Timeout(match kind {
+                    RequestType::RemoteFetch => "fetchSockets",
+                    RequestType::ServerSideEmit => "serverSideEmit",
+                    RequestType::AllRooms => "allRooms",
+                    _ => "request",
+                })
+            })
     }
 }
 
@@ -726,13 +853,16 @@ impl Adapter for RedisAdapter {
         let inner = self.inner.clone();
         let timeout = opts.flags.timeout.unwrap_or(DEFAULT_ACK_TIMEOUT);
         let request_id = generate_uid();
-        let (counts_tx, mut counts) = mpsc::unbounded_channel();
-        inner.pending().insert(
+        let (counts_tx, counts) = mpsc::unbounded_channel();
+        // Late acks are dropped once the caller stopped waiting.
+        inner.pending.register_for(
+            &inner.driver.handle,
             request_id.clone(),
             Pending::Broadcast {
                 counts: counts_tx,
                 acks,
             },
+            timeout + Duration::from_secs(1),
         );
         let mut wire = wire_opts(opts, true);
         if let Some(f) = wire.flags.as_mut() {
@@ -748,43 +878,14 @@ impl Adapter for RedisAdapter {
             .driver
             .publisher
             .numsub(inner.channels.request().to_owned());
-        // Late acks are dropped once the caller stopped waiting.
-        let cleanup = Arc::downgrade(&inner);
-        let rid = request_id.clone();
-        inner.driver.handle.spawn(async move {
-            tokio::time::sleep(timeout + Duration::from_secs(1)).await;
-            if let Some(inner) = cleanup.upgrade() {
-                inner.pending().remove(&rid);
-            }
-        });
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
-            if let Err(e) = published.await {
-                tracing::warn!(target: "ferrio_redis", nsp = %inner.nsp, error = %e, "broadcast with acks reached this server only");
-                return Ok(local_count);
-            }
-            let others = match servers.await {
-                Ok(n) => n.saturating_sub(1),
-                Err(e) => {
-                    tracing::warn!(target: "ferrio_redis", nsp = %inner.nsp, error = %e, "cannot count servers");
-                    return Ok(local_count);
-                }
-            };
-            let mut total = local_count;
-            let mut answered = 0;
-            while answered < others {
-                match tokio::time::timeout_at(deadline, counts.recv()).await {
-                    Ok(Some(n)) => {
-                        answered += 1;
-                        total += n as usize;
-                    }
-                    _ => break,
-                }
-            }
-            // A server that did not tell its count in time stands for one missing answer, so
-            // that the caller's wait ends in a timeout with the answers that came.
-            Ok(total + (others - answered))
-        })
+        Box::pin(expected_acks(
+            inner.nsp.clone(),
+            published,
+            servers,
+            counts,
+            local_count,
+            timeout,
+        ))
     }
 
     fn fetch_sockets(

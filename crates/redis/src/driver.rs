@@ -1,5 +1,7 @@
-//! The Redis connections: one publisher (PUBLISH, PUBSUB NUMSUB) and one subscriber (SUBSCRIBE,
-//! PSUBSCRIBE), each with its own task, both reconnecting on their own.
+//! The Redis connections: one publisher (PUBLISH, PUBSUB NUMSUB, and their sharded forms
+//! SPUBLISH, PUBSUB SHARDNUMSUB) and one subscriber (SUBSCRIBE, PSUBSCRIBE), each with its own
+//! task, both reconnecting on their own; plus, once a sharded adapter is made, the sharded
+//! subscriber of [`crate::sharded_subscriber`].
 //!
 //! * The **publisher** owns a multiplexed connection. Commands are queued (so they keep the order
 //!   of the calls that made them, even when nobody awaits them) and sent in pipelined batches.
@@ -60,11 +62,15 @@ impl From<DriverError> for ferrio::adapter::AdapterError {
 
 enum PubCmd {
     Publish {
+        /// `PUBLISH` or `SPUBLISH`.
+        command: &'static str,
         channel: String,
         payload: Vec<u8>,
         done: Option<oneshot::Sender<Result<(), DriverError>>>,
     },
     NumSub {
+        /// `NUMSUB` or `SHARDNUMSUB`.
+        subcommand: &'static str,
         channel: String,
         done: oneshot::Sender<Result<usize, DriverError>>,
     },
@@ -110,8 +116,19 @@ impl Publisher {
         channel: String,
         payload: Vec<u8>,
     ) -> impl std::future::Future<Output = Result<(), DriverError>> + Send + 'static {
+        self.publish_with("PUBLISH", channel, payload)
+    }
+
+    /// Queues a `command` (PUBLISH or SPUBLISH) now; the future tells whether Redis took it.
+    pub(crate) fn publish_with(
+        &self,
+        command: &'static str,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<(), DriverError>> + Send + 'static {
         let (done, rx) = oneshot::channel();
         let sent = self.tx.send(PubCmd::Publish {
+            command,
             channel,
             payload,
             done: Some(done),
@@ -127,7 +144,18 @@ impl Publisher {
 
     /// Queues a PUBLISH whose outcome nobody waits for (failures are logged).
     pub(crate) fn publish_detached(&self, channel: String, payload: Vec<u8>) {
+        self.publish_detached_with("PUBLISH", channel, payload);
+    }
+
+    /// Queues a `command` (PUBLISH or SPUBLISH) whose outcome nobody waits for.
+    pub(crate) fn publish_detached_with(
+        &self,
+        command: &'static str,
+        channel: String,
+        payload: Vec<u8>,
+    ) {
         let _ = self.tx.send(PubCmd::Publish {
+            command,
             channel,
             payload,
             done: None,
@@ -139,8 +167,21 @@ impl Publisher {
         &self,
         channel: String,
     ) -> impl std::future::Future<Output = Result<usize, DriverError>> + Send + 'static {
+        self.numsub_with("NUMSUB", channel)
+    }
+
+    /// `PUBSUB <subcommand> channel` (NUMSUB or SHARDNUMSUB).
+    pub(crate) fn numsub_with(
+        &self,
+        subcommand: &'static str,
+        channel: String,
+    ) -> impl std::future::Future<Output = Result<usize, DriverError>> + Send + 'static {
         let (done, rx) = oneshot::channel();
-        let sent = self.tx.send(PubCmd::NumSub { channel, done });
+        let sent = self.tx.send(PubCmd::NumSub {
+            subcommand,
+            channel,
+            done,
+        });
         async move {
             if sent.is_err() {
                 return Err(DriverError::Unavailable("publisher stopped".into()));
@@ -208,12 +249,19 @@ async fn run_publisher(client: redis::Client, mut rx: mpsc::UnboundedReceiver<Pu
         for cmd in &batch {
             match cmd {
                 PubCmd::Publish {
-                    channel, payload, ..
+                    command,
+                    channel,
+                    payload,
+                    ..
                 } => {
-                    pipe.cmd("PUBLISH").arg(channel).arg(payload.as_slice());
+                    pipe.cmd(command).arg(channel).arg(payload.as_slice());
                 }
-                PubCmd::NumSub { channel, .. } => {
-                    pipe.cmd("PUBSUB").arg("NUMSUB").arg(channel);
+                PubCmd::NumSub {
+                    subcommand,
+                    channel,
+                    ..
+                } => {
+                    pipe.cmd("PUBSUB").arg(*subcommand).arg(channel);
                 }
             }
         }
@@ -580,6 +628,10 @@ pub struct RedisDriver {
     pub(crate) publisher: Publisher,
     pub(crate) subscriber: Subscriber,
     pub(crate) handle: Handle,
+    /// Where the connections go (the sharded subscriber makes its own from it).
+    pub(crate) client: redis::Client,
+    /// The sharded Pub/Sub subscriber, started by the first sharded adapter.
+    pub(crate) sharded: Arc<std::sync::OnceLock<crate::sharded_subscriber::ShardedSubscriber>>,
 }
 
 impl RedisDriver {
@@ -591,8 +643,10 @@ impl RedisDriver {
         let handle = Handle::try_current().map_err(|_| DriverError::NoRuntime)?;
         Ok(RedisDriver {
             publisher: Publisher::spawn(client.clone(), &handle),
-            subscriber: Subscriber::spawn(client, &handle),
+            subscriber: Subscriber::spawn(client.clone(), &handle),
             handle,
+            client,
+            sharded: Arc::default(),
         })
     }
 
@@ -600,6 +654,17 @@ impl RedisDriver {
     /// `timeout`; false if Redis could not be reached in time. Useful before announcing a
     /// server as ready: until then, other servers do not count it nor send it broadcasts.
     pub async fn ready(&self, timeout: Duration) -> bool {
-        self.subscriber.ready(timeout).await
+        let deadline = Instant::now() + timeout;
+        if !self.subscriber.ready(timeout).await {
+            return false;
+        }
+        match self.sharded.get() {
+            Some(sharded) => {
+                sharded
+                    .ready(deadline.saturating_duration_since(Instant::now()))
+                    .await
+            }
+            None => true,
+        }
     }
 }

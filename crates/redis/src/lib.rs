@@ -9,11 +9,23 @@
 //! | [`msgpack`] | notepack.io 3.0.1 (the adapters' serializer), plus JSON/attachment conversions |
 //! | [`classic`] | `@socket.io/redis-adapter` 8.3 `createAdapter` (PUBLISH/PSUBSCRIBE, request types 0–9) |
 //! | [`cluster`] | socket.io-adapter's `ClusterAdapter` messages (types 1–13), as carried by the sharded Redis adapter (`createShardedAdapter`) and the Redis Streams adapter |
+//! | [`streams`] | `@socket.io/redis-streams-adapter` 0.3.1 (stream entries, Pub/Sub channels, offsets, sessions; the adapter is [`RedisStreamsAdapter`]) |
 //! | [`emitter`] | `@socket.io/redis-emitter` 5.1 (what it publishes, so a Rust process can emit into a Node cluster and a Rust node can accept it) |
 //!
 //! Every decoder is bounds-checked and returns an [`Error`] rather than panicking, whatever the
 //! bytes. Every encoder reproduces Node's bytes exactly (key order included); the tests replay
 //! traffic captured from real Node servers (`tests/fixtures`, made by `tests/capture`).
+//!
+//! On top of them, the adapters that run a Ferrio server in such a cluster, on redis-rs
+//! ([`RedisDriver`] keeps the connections and reconnects):
+//!
+//! | Adapter | Peer of Node servers made with |
+//! |---|---|
+//! | [`RedisAdapter`] | `@socket.io/redis-adapter` `createAdapter` |
+//! | [`RedisShardedAdapter`] | `@socket.io/redis-adapter` `createShardedAdapter` (Redis 7 sharded Pub/Sub) |
+//! | [`RedisStreamsAdapter`] | `@socket.io/redis-streams-adapter` (connection state recovery across servers) |
+//!
+//! and [`RedisEmitter`], the peer of `@socket.io/redis-emitter`.
 //!
 //! ## Example: answering a classic-adapter request
 //! ```
@@ -41,11 +53,18 @@ pub mod emitter;
 pub mod fuzzing;
 pub mod msgpack;
 pub mod redis_emitter;
+pub mod sharded;
+mod sharded_subscriber;
+pub mod streams;
+pub mod streams_adapter;
 
 pub use adapter::{RedisAdapter, RedisAdapterConfig};
 pub use driver::{DriverError, RedisDriver};
 pub use redis_emitter::RedisEmitter;
+pub use sharded::{RedisShardedAdapter, RedisShardedAdapterConfig};
+pub use streams_adapter::{RedisStreams, RedisStreamsAdapter, RedisStreamsAdapterConfig};
 
+pub use cluster::SubscriptionMode;
 pub use common::{
     decode_payload, encode_payload, BroadcastFlags, BroadcastOptions, Encoding, Packet, Publish,
     RemoteSocket, EVENT,

@@ -4,8 +4,15 @@
 //! and prints one table with every metric and the ratios Ferrio/socketioxide
 //! and Ferrio/Node. A server that is missing is skipped with a message.
 //!
+//! Then the `cluster` scenarios: two servers of each kind joined by Redis (a
+//! private `redis-server` on a free port, or `--redis-url`), both on CPU 0,
+//! the fan-out sender on the first and the receivers spread over both.
+//! socketioxide is skipped there: its Redis adapter has its own wire format,
+//! so it cannot form the cluster the two others form.
+//!
 //! `cargo run --release -p ferrio-bench --bin compare -- [--smoke]
-//!  [--servers ferrio,socketioxide,node] [--out FILE] [--no-build] [-- generator options]`
+//!  [--servers ferrio,socketioxide,node] [--out FILE] [--no-build] [--no-cluster | --cluster-only]
+//!  [--redis-url URL] [-- generator options]`
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -60,13 +67,65 @@ const METRICS: &[(&str, &str, &str)] = &[
     ("polling", "server_cpu_pct", "server CPU %"),
     ("polling", "gen_cpu_pct", "generator CPU %"),
     ("polling", "other_cpu_pct", "other CPU % (noise)"),
+    ("cluster", "deliveries_per_s", "deliveries/s"),
+    ("cluster", "latency_p50_ms", "latency p50 ms (all)"),
+    ("cluster", "latency_p99_ms", "latency p99 ms (all)"),
+    (
+        "cluster",
+        "remote_latency_p50_ms",
+        "cross-server latency p50 ms",
+    ),
+    (
+        "cluster",
+        "remote_latency_p99_ms",
+        "cross-server latency p99 ms",
+    ),
+    ("cluster", "lost", "lost"),
+    ("cluster", "duplicated", "duplicated"),
+    ("cluster", "out_of_order", "out of order"),
+    ("cluster", "server_cpu_pct", "server A CPU %"),
+    ("cluster", "server_b_cpu_pct", "server B CPU %"),
+    ("cluster", "gen_cpu_pct", "generator CPU %"),
+    ("cluster", "other_cpu_pct", "other CPU % (Redis + noise)"),
+    ("cluster", "loadavg_1m", "load average (1 min)"),
+    (
+        "cluster-rate",
+        "remote_latency_p50_ms",
+        "cross-server latency p50 ms",
+    ),
+    (
+        "cluster-rate",
+        "remote_latency_p99_ms",
+        "cross-server latency p99 ms",
+    ),
+    (
+        "cluster-rate",
+        "remote_latency_max_ms",
+        "cross-server latency max ms",
+    ),
+    ("cluster-rate", "latency_p99_ms", "latency p99 ms (all)"),
+    ("cluster-rate", "lost", "lost"),
+    ("cluster-rate", "duplicated", "duplicated"),
+    ("cluster-rate", "out_of_order", "out of order"),
+    (
+        "cluster-rate",
+        "other_cpu_pct",
+        "other CPU % (Redis + noise)",
+    ),
 ];
+
+/// Why socketioxide has no cluster figures.
+const SIOXIDE_CLUSTER: &str = "socketioxide's Redis adapter uses its own wire format \
+(not @socket.io/redis-adapter's), so it cannot form the cluster the others form";
 
 struct Opts {
     smoke: bool,
     servers: Vec<String>,
     out: Option<PathBuf>,
     build: bool,
+    cluster: bool,
+    cluster_only: bool,
+    redis_url: Option<String>,
     gen_args: Vec<String>,
 }
 
@@ -76,6 +135,9 @@ fn parse() -> Result<Opts, String> {
         servers: SERVERS.iter().map(|s| s.to_string()).collect(),
         out: None,
         build: true,
+        cluster: true,
+        cluster_only: false,
+        redis_url: None,
         gen_args: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -83,6 +145,9 @@ fn parse() -> Result<Opts, String> {
         match a.as_str() {
             "--smoke" => o.smoke = true,
             "--no-build" => o.build = false,
+            "--no-cluster" => o.cluster = false,
+            "--cluster-only" => o.cluster_only = true,
+            "--redis-url" => o.redis_url = Some(args.next().ok_or("--redis-url needs a value")?),
             "--servers" => {
                 let v = args.next().ok_or("--servers needs a value")?;
                 o.servers = v.split(',').map(str::to_owned).collect();
@@ -98,7 +163,8 @@ fn parse() -> Result<Opts, String> {
             "-h" | "--help" => {
                 println!(
                     "usage: compare [--smoke] [--servers ferrio,socketioxide,node] [--out FILE] \
-                     [--no-build] [-- generator options (see ferrio-bench --help)]"
+                     [--no-build] [--no-cluster | --cluster-only] [--redis-url URL] \
+                     [-- generator options (see ferrio-bench --help)]"
                 );
                 std::process::exit(0);
             }
@@ -265,6 +331,136 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
+/// The command that starts server `name` (`ferrio`, `socketioxide` or `node`), pinned to
+/// CPU 0; builds Ferrio's example first when `build`, installs the Node reference.
+fn server_command(
+    name: &str,
+    root: &Path,
+    release: &Path,
+    cargo: &std::ffi::OsStr,
+    build: bool,
+    pin: bool,
+) -> Result<Command, String> {
+    match name {
+        "ferrio" => {
+            if build {
+                eprintln!("compare: building Ferrio's conformance example (release)");
+                run(Command::new(cargo)
+                    .args(["build", "--release", "--example", "conformance"])
+                    .current_dir(root))
+                .map_err(|e| format!("Ferrio's `conformance` example did not build:\n{e}"))?;
+            }
+            let exe = release.join("examples/conformance");
+            if !exe.exists() {
+                return Err(format!("{} does not exist", exe.display()));
+            }
+            Ok(pinned("0", &exe, pin))
+        }
+        "socketioxide" => {
+            let exe = release.join("socketioxide_server");
+            if !exe.exists() {
+                return Err(format!("{} does not exist", exe.display()));
+            }
+            Ok(pinned("0", &exe, pin))
+        }
+        _ => install_node(root).map(|dir| {
+            let mut c = pinned("0", Path::new("node"), pin);
+            c.arg(dir.join("reference-server.mjs")).current_dir(&dir);
+            c
+        }),
+    }
+}
+
+/// A free port from `from` on (at most 9 further).
+fn free_port(from: u16) -> u16 {
+    let mut port = from;
+    while !port_free(port) && port < from + 9 {
+        port += 1;
+    }
+    port
+}
+
+/// Runs the generator to its end (a 30-minute backstop); false when it failed.
+fn run_generator(mut g: Command, name: &str) -> bool {
+    let status = g.spawn().and_then(|mut c| {
+        // Bounded: the generator stops by itself; this is a backstop.
+        let end = Instant::now() + Duration::from_secs(30 * 60);
+        loop {
+            if let Some(s) = c.try_wait()? {
+                return Ok(s);
+            }
+            if Instant::now() > end {
+                let _ = c.kill();
+                return c.wait();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    match status {
+        Ok(s) if s.success() => true,
+        Ok(s) => {
+            eprintln!("compare: generator against {name} exited with {s}");
+            false
+        }
+        Err(e) => {
+            eprintln!("compare: generator against {name}: {e}");
+            false
+        }
+    }
+}
+
+/// Adds the generator's JSON lines (one object per scenario) to `per`.
+fn read_results(json: &Path, per: &mut BTreeMap<String, Value>) {
+    let text = std::fs::read_to_string(json).unwrap_or_default();
+    for line in text.lines() {
+        if let Ok(v) = serde_json::from_str::<Value>(line) {
+            if let Some(sc) = v.get("scenario").and_then(Value::as_str) {
+                per.insert(sc.to_owned(), v.clone());
+            }
+        }
+    }
+}
+
+/// A private `redis-server` (no persistence) on a free port, once it answers PING; its
+/// URL. The machine's Redis is left alone, and no other test sees the cluster's traffic.
+fn start_redis(work: &Path) -> Result<(Server, String), String> {
+    if !have("redis-server") {
+        return Err("redis-server not found on PATH (or pass --redis-url)".to_owned());
+    }
+    let port = free_port(6390);
+    let log = std::fs::File::create(work.join("redis.log")).map_err(|e| e.to_string())?;
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("redis-server: {e}"))?;
+    let server = Server {
+        pid: child.id(),
+        child,
+    };
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if redis_ping(port) {
+            return Ok((server, format!("redis://127.0.0.1:{port}")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("redis-server on port {port} did not answer PING"))
+}
+
+fn redis_ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
 fn main() -> ExitCode {
     let opts = match parse() {
         Ok(o) => o,
@@ -305,42 +501,13 @@ fn main() -> ExitCode {
     let mut skipped: Vec<(String, String)> = Vec::new();
     let mut results: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
     let mut failed = false;
-    for (i, name) in opts.servers.iter().enumerate() {
-        // Resolve (build/install) the server.
-        let cmd: Result<Command, String> = match name.as_str() {
-            "ferrio" => {
-                let build = if opts.build {
-                    eprintln!("compare: building Ferrio's conformance example (release)");
-                    run(Command::new(&cargo)
-                        .args(["build", "--release", "--example", "conformance"])
-                        .current_dir(&root))
-                } else {
-                    Ok(())
-                };
-                let exe = release.join("examples/conformance");
-                match build {
-                    Err(e) => Err(format!(
-                        "Ferrio's `conformance` example did not build:\n{e}"
-                    )),
-                    Ok(()) if !exe.exists() => Err(format!("{} does not exist", exe.display())),
-                    Ok(()) => Ok(pinned("0", &exe, pin)),
-                }
-            }
-            "socketioxide" => {
-                let exe = release.join("socketioxide_server");
-                if exe.exists() {
-                    Ok(pinned("0", &exe, pin))
-                } else {
-                    Err(format!("{} does not exist", exe.display()))
-                }
-            }
-            _ => install_node(&root).map(|dir| {
-                let mut c = pinned("0", Path::new("node"), pin);
-                c.arg(dir.join("reference-server.mjs")).current_dir(&dir);
-                c
-            }),
-        };
-        let cmd = match cmd {
+    let single_server = if opts.cluster_only {
+        &[][..]
+    } else {
+        &opts.servers[..]
+    };
+    for (i, name) in single_server.iter().enumerate() {
+        let cmd = match server_command(name, &root, &release, &cargo, opts.build, pin) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("compare: SKIPPING {name}: {e}");
@@ -348,10 +515,7 @@ fn main() -> ExitCode {
                 continue;
             }
         };
-        let mut port = 3100 + 10 * i as u16;
-        while !port_free(port) && port < 3100 + 10 * i as u16 + 9 {
-            port += 1;
-        }
+        let port = free_port(3100 + 10 * i as u16);
         let log = work.join(format!("{name}.stderr.log"));
         eprintln!("compare: starting {name} on 127.0.0.1:{port}");
         let server = match start(cmd, port, &log) {
@@ -372,44 +536,101 @@ fn main() -> ExitCode {
             .arg("--json")
             .arg(&json)
             .args(&opts.gen_args);
-        let status = g.spawn().and_then(|mut c| {
-            // Bounded: the generator stops by itself; this is a backstop.
-            let end = Instant::now() + Duration::from_secs(30 * 60);
-            loop {
-                if let Some(s) = c.try_wait()? {
-                    return Ok(s);
-                }
-                if Instant::now() > end {
-                    let _ = c.kill();
-                    return c.wait();
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
+        failed |= !run_generator(g, name);
         drop(server);
-        match status {
-            Ok(s) if s.success() => {}
-            Ok(s) => {
-                eprintln!("compare: generator against {name} exited with {s}");
-                failed = true;
-            }
-            Err(e) => {
-                eprintln!("compare: generator against {name}: {e}");
-                failed = true;
-            }
-        }
-        let text = std::fs::read_to_string(&json).unwrap_or_default();
-        let per = results.entry(name.clone()).or_default();
-        for line in text.lines() {
-            if let Ok(v) = serde_json::from_str::<Value>(line) {
-                if let Some(sc) = v.get("scenario").and_then(Value::as_str) {
-                    per.insert(sc.to_owned(), v.clone());
-                }
-            }
-        }
+        read_results(&json, results.entry(name.clone()).or_default());
         // Let the ports and the machine settle between servers.
         std::thread::sleep(Duration::from_secs(2));
     }
+
+    // The cluster scenarios: two servers of a kind joined by Redis.
+    let cluster_servers: Vec<&String> = opts
+        .servers
+        .iter()
+        .filter(|n| {
+            if !opts.cluster {
+                false
+            } else if n.as_str() == "socketioxide" {
+                skipped.push((
+                    "socketioxide (cluster)".to_owned(),
+                    SIOXIDE_CLUSTER.to_owned(),
+                ));
+                false
+            } else {
+                true
+            }
+        })
+        .collect();
+    let redis = if cluster_servers.is_empty() {
+        None
+    } else if let Some(url) = &opts.redis_url {
+        Some((None, url.clone()))
+    } else {
+        match start_redis(&work) {
+            Ok((server, url)) => Some((Some(server), url)),
+            Err(e) => {
+                eprintln!("compare: SKIPPING the cluster scenarios: {e}");
+                skipped.push(("cluster".to_owned(), e));
+                None
+            }
+        }
+    };
+    if let Some((_redis_server, url)) = &redis {
+        for (i, name) in cluster_servers.into_iter().enumerate() {
+            let label = format!("{name} (cluster)");
+            let mut nodes = Vec::new();
+            for k in 0..2 {
+                let port = free_port(3200 + 10 * i as u16 + 2 * k);
+                let log = work.join(format!("{name}-cluster-{k}.stderr.log"));
+                // Built by the single-server run, unless there was none.
+                let build_first = opts.build && opts.cluster_only && k == 0;
+                let started = server_command(name, &root, &release, &cargo, build_first, pin)
+                    .and_then(|mut cmd| {
+                        cmd.env("REDIS_URL", url);
+                        start(cmd, port, &log)
+                    });
+                match started {
+                    Ok(s) => nodes.push((s, port)),
+                    Err(e) => {
+                        eprintln!("compare: SKIPPING {label}: {e}");
+                        skipped.push((label.clone(), e.lines().next().unwrap_or("").to_owned()));
+                        break;
+                    }
+                }
+            }
+            if nodes.len() < 2 {
+                continue;
+            }
+            // Both print `listening on` once subscribed (Ferrio) or connected (Node): give
+            // Node's SUBSCRIBE replies a moment.
+            std::thread::sleep(Duration::from_millis(500));
+            eprintln!(
+                "compare: cluster of two {name} servers on 127.0.0.1:{} and :{} ({url})",
+                nodes[0].1, nodes[1].1
+            );
+            let json = work.join(format!("{name}-cluster.jsonl"));
+            let _ = std::fs::remove_file(&json);
+            let mut g = pinned("1", &generator, pin);
+            g.arg(if opts.smoke {
+                "cluster-smoke"
+            } else {
+                "cluster-all"
+            })
+            .args(["--addr", &format!("127.0.0.1:{}", nodes[0].1)])
+            .args(["--pid", &nodes[0].0.pid.to_string()])
+            .args(["--addr-b", &format!("127.0.0.1:{}", nodes[1].1)])
+            .args(["--pid-b", &nodes[1].0.pid.to_string()])
+            .args(["--label", &label])
+            .arg("--json")
+            .arg(&json)
+            .args(&opts.gen_args);
+            failed |= !run_generator(g, &label);
+            drop(nodes);
+            read_results(&json, results.entry(name.clone()).or_default());
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+    drop(redis);
 
     // The table.
     let get = |server: &str, sc: &str, key: &str| -> Option<f64> {
