@@ -16,7 +16,6 @@ use crate::{Sid, Str};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,7 +59,7 @@ pub struct RemoteAddr(pub SocketAddr);
 pub(crate) struct Inner<H: EngineHandler> {
     pub(crate) config: EngineConfig,
     pub(crate) handler: H,
-    sessions: RwLock<HashMap<Sid, Socket<H::Data>>>,
+    sessions: RwLock<crate::SidMap<Socket<H::Data>>>,
     /// Tasks the engine spawned and that still run (session drivers, WebSocket handshakes
     /// and closes); see [`Engine::task_count`].
     pub(crate) tasks: Arc<AtomicUsize>,
@@ -235,7 +234,7 @@ impl<H: EngineHandler> Engine<H> {
         Engine(Arc::new(Inner {
             config,
             handler,
-            sessions: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(crate::SidMap::default()),
             tasks: Arc::new(AtomicUsize::new(0)),
         }))
     }

@@ -267,6 +267,12 @@ impl Frame {
             Frame::Binary(_) => None,
         }
     }
+
+    /// Whether this is the close packet `1` (what [`Socket::close`](crate::Socket::close)
+    /// queues behind the rest).
+    pub(crate) fn is_close_marker(&self) -> bool {
+        matches!(self, Frame::Text(s) if s.as_bytes() == b"1")
+    }
 }
 
 #[cfg(test)]

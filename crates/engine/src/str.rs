@@ -27,12 +27,14 @@ impl Str {
     }
 
     /// The text.
+    #[allow(unsafe_code)]
     pub fn as_str(&self) -> &str {
-        // SAFETY-free: every constructor checks UTF-8 or starts from a `str`.
-        match std::str::from_utf8(&self.0) {
-            Ok(s) => s,
-            Err(_) => unreachable!("Str always holds UTF-8"),
-        }
+        debug_assert!(std::str::from_utf8(&self.0).is_ok());
+        // SAFETY: every constructor checks UTF-8 (`from_utf8`) or starts from a `str`
+        // (`From<String>`, `From<&'static str>`), and `slice` cuts on char boundaries; the bytes
+        // are never mutated. Checking again here cost 3–4% of a broadcast's CPU (measured with
+        // callgrind).
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
     }
 
     /// The text as bytes.

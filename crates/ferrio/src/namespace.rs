@@ -9,7 +9,6 @@ use crate::remote::RemoteSocket;
 use crate::rooms::Rooms;
 use crate::socket::{AckSlot, SocketRef};
 use ferrio_engine::Sid;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -71,7 +70,7 @@ pub struct Namespace {
     pub(crate) recovery: Option<RecoveryStore>,
     /// Called when the last socket leaves (cleanup of empty dynamic children).
     pub(crate) on_empty: Option<OnEmpty>,
-    sockets: RwLock<HashMap<Sid, SocketRef>>,
+    sockets: RwLock<ferrio_engine::SidMap<SocketRef>>,
     rooms: RwLock<Rooms>,
     room_listeners: RwLock<Vec<RoomListener>>,
     server_side_listeners: RwLock<Vec<ServerSideListener>>,
@@ -109,7 +108,7 @@ impl Namespace {
             adapter,
             recovery,
             on_empty,
-            sockets: RwLock::new(HashMap::new()),
+            sockets: RwLock::new(ferrio_engine::SidMap::default()),
             rooms: RwLock::new(Rooms::default()),
             room_listeners: RwLock::new(Vec::new()),
             server_side_listeners: RwLock::new(Vec::new()),

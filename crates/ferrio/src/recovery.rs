@@ -16,7 +16,7 @@ use crate::adapter::{should_include_packet, BroadcastOptions, Room, Session};
 use crate::namespace::Namespace;
 use crate::parser::Payload;
 use ferrio_engine::Sid;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,7 @@ struct Kept {
 
 #[derive(Default)]
 struct State {
-    sessions: HashMap<Sid, Kept>,
+    sessions: ferrio_engine::SidMap<Kept>,
     packets: VecDeque<StoredPacket>,
     seq: u64,
 }

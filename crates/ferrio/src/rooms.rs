@@ -2,14 +2,14 @@
 //! broadcast selects. Plain data, no I/O.
 
 use crate::adapter::{BroadcastOptions, Room, RoomEvent};
-use ferrio_engine::Sid;
+use ferrio_engine::{Sid, SidMap, SidSet};
 use std::collections::{HashMap, HashSet};
 
 /// Rooms to sockets and sockets to rooms.
 #[derive(Debug, Default)]
 pub(crate) struct Rooms {
-    rooms: HashMap<Room, HashSet<Sid>>,
-    sids: HashMap<Sid, HashSet<Room>>,
+    rooms: HashMap<Room, SidSet>,
+    sids: SidMap<HashSet<Room>>,
 }
 
 impl Rooms {
@@ -86,7 +86,12 @@ impl Rooms {
             return None;
         }
         let except = self.excluded(opts);
-        let mut seen = HashSet::new();
+        if let [room] = opts.rooms.as_slice() {
+            // One room: its members are distinct already.
+            let members = self.rooms.get(room).into_iter().flatten();
+            return Some(members.filter(|id| !except.contains(id)).copied().collect());
+        }
+        let mut seen = SidSet::default();
         let mut out = Vec::new();
         for room in &opts.rooms {
             for id in self.rooms.get(room).into_iter().flatten() {
@@ -99,7 +104,10 @@ impl Rooms {
     }
 
     /// The members of `opts.except`'s rooms.
-    pub(crate) fn excluded(&self, opts: &BroadcastOptions) -> HashSet<Sid> {
+    pub(crate) fn excluded(&self, opts: &BroadcastOptions) -> SidSet {
+        if opts.except.is_empty() {
+            return SidSet::default();
+        }
         opts.except
             .iter()
             .filter_map(|room| self.rooms.get(room))
@@ -173,7 +181,7 @@ mod tests {
         );
         assert_eq!(r.select(&opts(&["nope"], &[])).unwrap(), Vec::<Sid>::new());
         assert!(r.select(&opts(&[], &["banned"])).is_none());
-        assert_eq!(r.excluded(&opts(&[], &["banned"])), HashSet::from([b]));
+        assert_eq!(r.excluded(&opts(&[], &["banned"])), SidSet::from_iter([b]));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering;
 const CLIENT_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn is_close_marker(frame: &Frame) -> bool {
-    frame.as_text() == Some("1")
+    frame.is_close_marker()
 }
 
 /// A long-poll `GET`.

@@ -568,7 +568,7 @@ async fn write_batch(
             tokio::time::sleep(d).await;
         }
         for f in it.frames() {
-            if f.as_text() == Some("1") {
+            if f.is_close_marker() {
                 ws.close(None).await?;
                 return Ok((true, n + 1));
             }
