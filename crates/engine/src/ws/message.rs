@@ -105,7 +105,13 @@ impl Decoder {
                 src.reserve(total - src.len());
                 return Ok(None);
             }
-            let mut payload = src.split_to(total);
+            // The whole buffer is this frame (the common case): take it rather than split it,
+            // which would allocate a shared header for the two halves.
+            let mut payload = if src.len() == total {
+                std::mem::take(src)
+            } else {
+                src.split_to(total)
+            };
             payload.advance(header_len);
             apply_mask(&mut payload, mask);
             match h.opcode {
