@@ -121,6 +121,61 @@ def redis_seeds():
                 b"\x92\xa1a\xcb\x3f\xf8\x00\x00\x00\x00\x00\x00", b"\x81\xa1k\xd4\x00\x00"]:
         put("redis_msgpack", raw)
 
-sio_seeds(); engine_seeds(); redis_seeds()
+def ws_frame(opcode, payload, fin=True, rsv1=False, mask=b"\x37\xfa\x21\x3d"):
+    """A masked client WebSocket frame (RFC 6455 section 5.2)."""
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, 0x80 | n])
+    elif n < 65536:
+        head = bytes([b0, 0x80 | 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([b0, 0x80 | 127]) + struct.pack(">Q", n)
+    return head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+
+def deflate_raw(data):
+    """permessage-deflate (RFC 7692): raw DEFLATE, sync-flushed, without the 00 00 ff ff tail."""
+    import zlib
+    c = zlib.compressobj(wbits=-15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+def ws_seeds():
+    """engine_ws: byte 0 options (bit 0 permessage-deflate, bit 1 client_no_context_takeover,
+    bits 2-7 read size - 1), bytes 1-2 the size limit - 1 (u16 LE), then the client's stream."""
+    def put_ws(opts, limit, stream):
+        put("engine_ws", bytes([opts]) + struct.pack("<H", limit - 1) + stream)
+    hello = ws_frame(0x1, b"Hello")
+    put_ws(0, 1000, hello)
+    put_ws(0x1c, 1000, hello + ws_frame(0x2, bytes(range(200))) + ws_frame(0x9, b"ping"))
+    # Fragmented text with a ping in the middle; a close with a code and a reason.
+    put_ws(4, 1000, ws_frame(0x1, b"4frag", fin=False) + ws_frame(0x9, b"") +
+           ws_frame(0x0, b"mented", fin=False) + ws_frame(0x0, b"!") + ws_frame(0x8, b"\x03\xe8bye"))
+    put_ws(0, 1000, ws_frame(0xA, b"pong") + ws_frame(0x8, b""))
+    # Engine.IO packets as a client sends them.
+    put_ws(0, 65535, ws_frame(0x1, b"2probe") + ws_frame(0x1, b"5") + ws_frame(0x1, '4h\u00e9llo \u2028'.encode()) +
+           ws_frame(0x2, b"\x04\x01\x02\x03") + ws_frame(0x1, b"3"))
+    # Over the limit (16-bit and 64-bit lengths), invalid UTF-8, a reserved opcode, unmasked.
+    put_ws(0, 100, ws_frame(0x1, b"x" * 300))
+    # 64-bit lengths, header only: 70,000 (over any u16 limit) and 2^63 (top bit must be 0).
+    put_ws(0, 65535, b"\x82\xff" + struct.pack(">Q", 70000) + b"\x37\xfa\x21\x3d" + b"y" * 16)
+    put_ws(0, 65535, b"\x82\xff" + struct.pack(">Q", 1 << 63) + b"\x37\xfa\x21\x3d")
+    put_ws(0, 1000, ws_frame(0x1, b"\xff\xfe"))
+    put_ws(0, 1000, ws_frame(0x3, b"?"))
+    put_ws(0, 1000, b"\x81\x05Hello")
+    # permessage-deflate: one compressed message, a fragmented one (RSV1 on the first frame
+    # only), an uncompressed one, context kept or not, and a small bomb over the limit.
+    text = b'4{"event":"chat","data":"' + b"hello " * 40 + b'"}'
+    for opts in (1, 3, 1 | (7 << 2), 3 | (63 << 2)):
+        z = deflate_raw(text)
+        put_ws(opts, 1000, ws_frame(0x1, z, rsv1=True) + ws_frame(0x1, z, rsv1=True) +
+               ws_frame(0x1, b"plain") + ws_frame(0x2, deflate_raw(bytes(64)), rsv1=True))
+        put_ws(opts, 1000, ws_frame(0x1, z[:5], fin=False, rsv1=True) + ws_frame(0x0, z[5:]))
+    put_ws(1, 1000, ws_frame(0x2, deflate_raw(bytes(1_000_000)), rsv1=True))
+    put_ws(1, 1000, ws_frame(0x1, b"\x00garbage", rsv1=True))
+    put_ws(0, 1000, ws_frame(0x1, deflate_raw(b"rsv1 without the extension"), rsv1=True))
+
+sio_seeds(); engine_seeds(); ws_seeds(); redis_seeds()
 for t in sorted(os.listdir(OUT)):
     print(t, len(os.listdir(os.path.join(OUT, t))))

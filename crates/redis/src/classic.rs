@@ -783,8 +783,26 @@ impl Response {
     }
 
     /// Decodes a response to a request of type `pending` (needed because responses to
-    /// SOCKETS, ALL_ROOMS and REMOTE_FETCH carry no `type`). A `type` of 6, 8 or 9 in the
-    /// payload takes precedence.
+    /// SOCKETS, ALL_ROOMS and REMOTE_FETCH carry no `type`).
+    ///
+    /// As in Node's `onresponse`, the pending request decides what the response is: its own
+    /// `type` is ignored, except for the answers to a broadcast with acks (`pending` is
+    /// [`RequestType::Broadcast`], or one of its two answer types), which are told apart by
+    /// their `type`: 8 is a [`Response::BroadcastClientCount`], 9 a
+    /// [`Response::BroadcastAck`], anything else an error (Node ignores it).
+    ///
+    /// ```
+    /// use ferrio_redis::classic::{RequestType, Response};
+    ///
+    /// // A `type` cannot turn the answer to a pending `allRooms()` into something else.
+    /// let resp = Response::decode(br#"{"type":2,"requestId":"r","rooms":["a"]}"#, RequestType::AllRooms)?;
+    /// assert_eq!(resp, Response::AllRooms { request_id: "r".into(), rooms: vec!["a".into()] });
+    /// // A broadcast with acks gets client counts and acks, told apart by `type`.
+    /// let resp = Response::decode(br#"{"type":8,"requestId":"r","clientCount":2}"#, RequestType::Broadcast)?;
+    /// assert_eq!(resp, Response::BroadcastClientCount { request_id: "r".into(), client_count: 2 });
+    /// assert!(Response::decode(br#"{"type":6,"requestId":"r"}"#, RequestType::Broadcast).is_err());
+    /// # Ok::<(), ferrio_redis::Error>(())
+    /// ```
     pub fn decode(payload: &[u8], pending: RequestType) -> Result<Response, Error> {
         let (v, _) = decode_payload(payload)?;
         Response::from_value(&v, pending)
@@ -793,13 +811,17 @@ impl Response {
     /// Interprets a decoded response; see [`Response::decode`].
     pub fn from_value(v: &Value, pending: RequestType) -> Result<Response, Error> {
         expect_map(v, "response")?;
-        let typed = match field(v, "type") {
-            Some(t) => Some(t.as_u64().ok_or(Error::field("type", "an integer"))?),
-            None => None,
-        };
-        let ty = match typed {
-            Some(t) => RequestType::from_u64(t).ok_or(Error::UnknownType(t))?,
-            None => pending,
+        let ty = match pending {
+            RequestType::Broadcast
+            | RequestType::BroadcastClientCount
+            | RequestType::BroadcastAck => match field(v, "type").map(Value::as_u64) {
+                Some(Some(8)) => RequestType::BroadcastClientCount,
+                Some(Some(9)) => RequestType::BroadcastAck,
+                Some(Some(t)) => return Err(Error::UnknownType(t)),
+                Some(None) | None => return Err(Error::field("type", "8 or 9")),
+            },
+            // Node switches on the pending request's type and never reads the response's.
+            other => other,
         };
         let packet_or_undefined = |name| field(v, name).cloned().unwrap_or(Value::Undefined);
         Ok(match ty {
@@ -832,6 +854,7 @@ impl Response {
                 request_id: req_str(v, "requestId")?,
                 packet: packet_or_undefined("packet"),
             },
+            // Not reached: a broadcast's answers are typed above.
             RequestType::Broadcast => return Err(Error::UnknownType(7)),
         })
     }
@@ -839,3 +862,95 @@ impl Response {
 
 #[cfg(test)]
 mod tests;
+
+/// The pending request, not the response's `type`, decides what a response is (Node's
+/// `onresponse`).
+#[cfg(test)]
+mod response_type_tests {
+    use super::{RequestType, Response};
+
+    #[test]
+    fn a_response_type_never_overrides_the_pending_request() {
+        // Before the fix a `{"type":2,…}` answer to a pending broadcast was a join `Ack`, and
+        // a `type` of 6 turned a `fetchSockets()` answer into a `serverSideEmit` one.
+        let fetch = br#"{"type":6,"requestId":"r","sockets":[{"id":"s","handshake":{},"rooms":["s"],"data":null}]}"#;
+        assert!(matches!(
+            Response::decode(fetch, RequestType::RemoteFetch),
+            Ok(Response::FetchSockets { ref request_id, ref sockets }) if request_id == "r" && sockets.len() == 1
+        ));
+        for (payload, pending, expected) in [
+            (
+                &br#"{"type":9,"requestId":"r","rooms":["a"]}"#[..],
+                RequestType::AllRooms,
+                Response::AllRooms {
+                    request_id: "r".into(),
+                    rooms: vec!["a".into()],
+                },
+            ),
+            (
+                br#"{"type":0,"requestId":"r","data":1}"#,
+                RequestType::ServerSideEmit,
+                Response::ServerSideEmit {
+                    request_id: "r".into(),
+                    data: 1u64.into(),
+                },
+            ),
+            (
+                br#"{"type":"anything","requestId":"r"}"#,
+                RequestType::RemoteLeave,
+                Response::Ack {
+                    request_id: Some("r".into()),
+                },
+            ),
+            (
+                br#"{"type":42,"requestId":"r","sockets":["x"]}"#,
+                RequestType::Sockets,
+                Response::Sockets {
+                    request_id: "r".into(),
+                    sockets: vec!["x".into()],
+                },
+            ),
+        ] {
+            assert_eq!(Response::decode(payload, pending).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn a_broadcast_with_acks_only_takes_client_counts_and_acks() {
+        for pending in [
+            RequestType::Broadcast,
+            RequestType::BroadcastClientCount,
+            RequestType::BroadcastAck,
+        ] {
+            assert_eq!(
+                Response::decode(br#"{"type":8,"requestId":"r","clientCount":3}"#, pending)
+                    .unwrap(),
+                Response::BroadcastClientCount {
+                    request_id: "r".into(),
+                    client_count: 3
+                }
+            );
+            assert_eq!(
+                Response::decode(br#"{"type":9.0,"requestId":"r","packet":"pong"}"#, pending)
+                    .unwrap(),
+                Response::BroadcastAck {
+                    request_id: "r".into(),
+                    packet: "pong".into()
+                }
+            );
+            // Node's `switch (response.type)` has no other case: the message is ignored.
+            for other in [
+                &br#"{"type":2,"requestId":"r"}"#[..],
+                br#"{"type":6,"requestId":"r","data":1}"#,
+                br#"{"requestId":"r","clientCount":3}"#,
+                br#"{"type":"8","requestId":"r","clientCount":3}"#,
+            ] {
+                assert!(
+                    Response::decode(other, pending).is_err(),
+                    "{}",
+                    String::from_utf8_lossy(other)
+                );
+            }
+        }
+    }
+}
