@@ -63,6 +63,8 @@ pub(crate) struct Inner<H: EngineHandler> {
     /// Tasks the engine spawned and that still run (session drivers, WebSocket handshakes
     /// and closes); see [`Engine::task_count`].
     pub(crate) tasks: Arc<AtomicUsize>,
+    /// [`Engine::close`] was called: handshakes are refused.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// Counts a task of the engine while it lives (see [`Engine::task_count`]).
@@ -236,6 +238,7 @@ impl<H: EngineHandler> Engine<H> {
             handler,
             sessions: RwLock::new(crate::SidMap::default()),
             tasks: Arc::new(AtomicUsize::new(0)),
+            closing: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -291,8 +294,12 @@ impl<H: EngineHandler> Engine<H> {
     /// Closes every session (`forced close`) and waits until all are gone, or `deadline` passed.
     ///
     /// Queued frames are flushed first: polling clients get them with the close packet in their
-    /// next poll, WebSocket clients before the close frame.
+    /// next poll, WebSocket clients before the close frame. From the first call on, handshakes
+    /// are refused with `503 Service Unavailable` (what the reference's WebSocket server
+    /// answers once closed; the engine does not own the listener, so it refuses polling
+    /// handshakes the same way), and a session a handshake opened meanwhile is closed too.
     pub async fn close(&self, deadline: std::time::Duration) {
+        self.0.closing.store(true, Ordering::Release);
         let sockets: Vec<_> = match self.0.sessions.read() {
             Ok(s) => s.values().cloned().collect(),
             Err(_) => return,
@@ -310,15 +317,24 @@ impl<H: EngineHandler> Engine<H> {
         // abandoned at once); wait for that briefly, so that the handler has seen every close
         // when this returns.
         for _ in 0..20 {
-            let left = match self.0.sessions.read() {
-                Ok(t) => sockets.iter().any(|s| t.contains_key(&s.id())),
-                Err(_) => false,
+            // Sessions a handshake opened while the flag was being set are closed too.
+            let left: Vec<_> = match self.0.sessions.read() {
+                Ok(t) => t.values().cloned().collect(),
+                Err(_) => Vec::new(),
             };
-            if !left {
+            if left.is_empty() {
                 break;
+            }
+            for s in &left {
+                s.mark_closed(CloseReason::ForcedClose);
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+    }
+
+    /// Whether [`Engine::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.0.closing.load(Ordering::Acquire)
     }
 
     /// Answers one HTTP request under the engine's path.
@@ -400,6 +416,9 @@ impl<H: EngineHandler> Engine<H> {
                 }
             }
             (Route::Session(_), None) => fail(ErrorCode::UnknownSid),
+            (Route::Handshake(_), _) if self.is_closing() => {
+                crate::transport::http::status(StatusCode::SERVICE_UNAVAILABLE)
+            }
             (Route::Handshake(transport), _) => {
                 if let Some(allow) = &config.allow_request {
                     let (parts, body) = req.into_parts();

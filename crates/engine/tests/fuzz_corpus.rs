@@ -49,3 +49,8 @@ fn engine_query() {
 fn engine_base64() {
     replay("engine_base64", ferrio_engine::fuzzing::engine_base64);
 }
+
+#[test]
+fn engine_ws() {
+    replay("engine_ws", ferrio_engine::fuzzing::ws_frames);
+}

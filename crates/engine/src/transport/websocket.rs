@@ -113,6 +113,11 @@ pub(crate) fn new_session<H: EngineHandler, B: Send + 'static>(
     accept(engine, req, move |mut io, pmd| async move {
         let engine = engine2;
         match version {
+            // The server started closing while the upgrade went through.
+            Ok(_) if engine.is_closing() => {
+                let mut conn = WsConn::new(io, max, b64, pmd);
+                let _ = conn.close(None).await;
+            }
             Ok(version) => {
                 let conn = WsConn::new(io, max, b64, pmd);
                 let socket = engine.open_session(version, WEBSOCKET, None, info);
