@@ -572,3 +572,52 @@ async fn a_restarted_redis_is_reconnected_and_delivery_resumes() {
         );
     }
 }
+
+/// Graceful shutdown with recovery on (issue 7): a server that closes stores its clients'
+/// sessions in Redis before `close` returns (`server shutting down` is a recoverable reason),
+/// so a client that reconnects to another process gets what it missed and keeps its id.
+#[tokio::test]
+async fn after_a_graceful_shutdown_the_clients_recover_on_another_server() {
+    if !redis_up().await {
+        return;
+    }
+    let config = config();
+    let a = server(&config, "a", true).await;
+    let b = server(&config, "b", true).await;
+    let mut a1 = client(&a, "a1", &["r1"]).await;
+    let (sid, pid) = (a1.sid.clone(), a1.reply["pid"].as_str().unwrap().to_owned());
+    a.io.to("r1").emit("before", &0).await.unwrap();
+    let offset = event(&a1.recv().await)
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    a.io.close(Duration::from_secs(2)).await;
+    // Stored before close returned: a process may exit right after.
+    let key = format!("{}{pid}", config.session_key_prefix);
+    let mut c = redis().await;
+    let raw: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        raw.is_some(),
+        "the session is in Redis when close() returns"
+    );
+    drop(a1);
+
+    b.io.to("r1").emit("missed", &1).await.unwrap();
+    b.io.emit("missed", &2).await.unwrap();
+    let (_ws, frames) = reconnect(b.port, &json!({ "pid": pid, "offset": offset })).await;
+    let (reply, missed) = frames.split_last().unwrap();
+    let reply: Value = serde_json::from_str(&reply[2..]).unwrap();
+    assert_eq!(reply, json!({ "sid": sid, "pid": pid }), "same id and pid");
+    let missed: Vec<Vec<Value>> = missed.iter().map(|f| event(f)).collect();
+    assert_eq!(missed.len(), 2, "{missed:?}");
+    assert_eq!(missed[0][..2], [json!("missed"), json!(1)]);
+    assert_eq!(missed[1][..2], [json!("missed"), json!(2)]);
+    cleanup(&config).await;
+}
