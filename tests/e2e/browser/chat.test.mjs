@@ -121,9 +121,22 @@ test("two people chat in the browser: join, messages, typing, leave", async () =
   const bobMessages = await bob.locator("#messages .msg").allTextContents();
   assert.deepEqual(bobMessages, ["alicehello bob", "bobhi alice, Ferrio here too?"]);
 
-  // Typing without sending stops after a pause.
+  // Typing without sending stops after a pause. The indicator shows for ~600 ms, which a
+  // loaded machine can render and clear between two polls: record every text it takes.
+  await alice.evaluate(() => {
+    const el = document.querySelector("#typing");
+    window.typingShown = [];
+    new MutationObserver((records) => {
+      for (const r of records) for (const n of r.addedNodes) window.typingShown.push(n.textContent);
+    }).observe(el, { childList: true, characterData: true, subtree: true });
+  });
   await bob.fill("#input", "brb");
-  await waitText(alice, "#typing", "bob is typing…");
+  try {
+    await alice.waitForFunction(() => window.typingShown.includes("bob is typing…"), null, { timeout: TIMEOUT });
+  } catch (e) {
+    const shown = await alice.evaluate(() => window.typingShown);
+    throw new Error(`#typing never showed "bob is typing…"; it showed ${JSON.stringify(shown)}\n${e.message}`);
+  }
   await waitText(alice, "#typing", /^$/);
 
   await alice.fill("#input", "see you");
