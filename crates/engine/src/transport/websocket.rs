@@ -121,11 +121,12 @@ pub(crate) fn new_session<H: EngineHandler, B: Send + 'static>(
             Ok(version) => {
                 let conn = WsConn::new(io, max, b64, pmd);
                 let socket = engine.open_session(version, WEBSOCKET, None, info);
+                let opened = Instant::now();
                 // The driver runs in a task of its own: this one, which carried the upgrade
                 // (hyper's future, the request, the handshake), ends and frees its memory.
                 let span = session_span(&socket);
                 engine.spawn_counted(tracing::Instrument::instrument(
-                    drive(engine.clone(), socket, Some(conn)),
+                    drive(engine.clone(), socket, Some(conn), opened),
                     span,
                 ));
             }
@@ -171,9 +172,12 @@ pub(crate) fn upgrade_session<H: EngineHandler, B: Send + 'static>(
 
 /// Spawns the driver of a polling session.
 pub(crate) fn spawn_polling_driver<H: EngineHandler>(engine: &Engine<H>, socket: Socket<H::Data>) {
+    // The heartbeat counts from now, before the handshake response goes out: the driver task
+    // may first run after the client has received it.
+    let opened = Instant::now();
     let span = session_span(&socket);
     engine.spawn_counted(tracing::Instrument::instrument(
-        drive(engine.clone(), socket, None),
+        drive(engine.clone(), socket, None, opened),
         span,
     ));
 }
@@ -273,6 +277,7 @@ pub(crate) async fn drive<H: EngineHandler>(
     engine: Engine<H>,
     socket: Socket<H::Data>,
     mut ws: Option<WsConn>,
+    opened: Instant,
 ) {
     let config = &engine.0.config;
     let shared = socket.0.clone();
@@ -280,7 +285,7 @@ pub(crate) async fn drive<H: EngineHandler>(
         socket.protocol(),
         config.ping_interval,
         config.ping_timeout,
-        Instant::now().into_std(),
+        opened.into_std(),
     );
     // The send queue is ours once the session is on WebSocket.
     let mut consumer = match ws {
