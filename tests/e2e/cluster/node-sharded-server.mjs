@@ -23,6 +23,7 @@ import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { installContract } from "./node-contract.mjs";
 
 const referenceDir = process.env.FERRIO_REFERENCE_DIR || "/tmp/conformance";
 const require = createRequire(path.join(referenceDir, "package.json"));
@@ -58,67 +59,7 @@ const io = new Server(httpServer, {
   }),
 });
 
-// Splits the trailing acknowledgement callback (if any) from the arguments; a handler never
-// brings the process down.
-function on(socket, event, fn) {
-  socket.on(event, async (...args) => {
-    const ack = typeof args[args.length - 1] === "function" ? args.pop() : () => {};
-    try {
-      await fn(ack, ...args);
-    } catch (err) {
-      console.error("handler error:", err.message);
-    }
-  });
-}
-
-io.on("connection", (socket) => {
-  socket.on("error", () => {});
-  socket.emit("auth", socket.handshake.auth);
-  on(socket, "message", (_ack, ...args) => socket.emit("message-back", ...args));
-  on(socket, "message-with-ack", (ack, ...args) => ack(...args));
-  on(socket, "join", async (ack, room) => {
-    await socket.join(room);
-    ack([...socket.rooms].sort());
-  });
-  on(socket, "leave", async (ack, room) => {
-    await socket.leave(room);
-    ack([...socket.rooms].sort());
-  });
-  on(socket, "to-room", (_ack, room, event, ...args) => io.to(room).emit(event, ...args));
-  on(socket, "broadcast", (_ack, event, ...args) => socket.broadcast.emit(event, ...args));
-  on(socket, "ask", (ack, event, ...args) =>
-    socket.timeout(1000).emit(event, ...args, (err, ...res) => ack({ ok: !err, res })),
-  );
-  on(socket, "ask-room", (ack, room, event) =>
-    io.to(room).timeout(1000).emit(event, (err, responses) => ack({ ok: !err, responses })),
-  );
-  on(socket, "count", async (ack) => ack((await io.fetchSockets()).length));
-  on(socket, "handshake", (ack) => ack({ query: socket.handshake.query, auth: socket.handshake.auth }));
-  on(socket, "disconnect-me", () => socket.disconnect());
-  on(socket, "close-me", () => socket.disconnect(true));
-
-  on(socket, "sockets-join", async (ack, room, newRoom) => {
-    await io.in(room).socketsJoin(newRoom);
-    ack();
-  });
-  on(socket, "sockets-leave", async (ack, room, oldRoom) => {
-    await io.in(room).socketsLeave(oldRoom);
-    ack();
-  });
-  on(socket, "disconnect-room", async (ack, room) => {
-    await io.in(room).disconnectSockets();
-    ack();
-  });
-  on(socket, "sse", async (ack) => {
-    try {
-      ack({ ok: true, responses: await io.serverSideEmitWithAck("sse-q", "from-node") });
-    } catch (err) {
-      ack({ ok: false, error: err.message });
-    }
-  });
-});
-
-io.on("sse-q", (arg, cb) => cb(`node:${arg}`));
+installContract(io);
 
 httpServer.listen(PORT, "127.0.0.1", () => console.log(`listening on ${PORT}`));
 
