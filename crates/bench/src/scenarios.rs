@@ -129,11 +129,27 @@ fn cpu_str(c: Cpu) -> String {
         ""
     };
     format!(
-        "CPU server {} generator {} other {}{busy}",
+        "CPU server {} (user {}, kernel {}) generator {} other {}{busy}",
         f(c.server),
+        f(c.server_user),
+        f(c.server_sys),
         f(c.generator),
         f(c.other)
     )
+}
+
+/// The server's CPU time per operation, in µs, split into user space and kernel: with the
+/// server saturated, `1 / (user + kernel)` is its rate, and the kernel part is a floor no
+/// user-space work can remove.
+fn cost_json(cpu: Cpu, ops_per_s: f64) -> Value {
+    let us = |pct: Option<f64>| {
+        pct.filter(|_| ops_per_s > 0.0)
+            .map(|p| (p / 100.0 * 1e6 / ops_per_s * 100.0).round() / 100.0)
+    };
+    json!({
+        "server_user_us_per_op": us(cpu.server_user),
+        "server_sys_us_per_op": us(cpu.server_sys),
+    })
 }
 
 fn base_json(p: &Params, scenario: &str, cpu: Cpu) -> Value {
@@ -141,6 +157,8 @@ fn base_json(p: &Params, scenario: &str, cpu: Cpu) -> Value {
         "scenario": scenario,
         "label": p.label,
         "server_cpu_pct": cpu.server,
+        "server_user_cpu_pct": cpu.server_user,
+        "server_sys_cpu_pct": cpu.server_sys,
         "gen_cpu_pct": cpu.generator,
         "other_cpu_pct": cpu.other,
     })
@@ -334,6 +352,7 @@ pub async fn echo(p: &Params) -> Outcome {
     let err = err.or(first);
     let rate = n as f64 / wall;
     let mut j = base_json(p, "echo", cpu);
+    extend(&mut j, cost_json(cpu, rate));
     extend(
         &mut j,
         json!({
@@ -679,6 +698,10 @@ async fn fan_out(p: &Params, pace: Pace, addr_b: Option<SocketAddr>) -> Outcome 
     let rate = f.deliveries as f64 / wall.max(1e-9);
     let err = send_err.clone().or(err);
     let mut j = base_json(p, name, cpu);
+    if addr_b.is_none() {
+        // Both servers' work is in the deliveries of a cluster; this is one server's alone.
+        extend(&mut j, cost_json(cpu, rate));
+    }
     extend(
         &mut j,
         json!({
@@ -811,6 +834,7 @@ pub async fn polling(p: &Params) -> Outcome {
     let err = err.or(first);
     let rate = n as f64 / wall;
     let mut j = base_json(p, "polling", cpu);
+    extend(&mut j, cost_json(cpu, rate));
     extend(
         &mut j,
         json!({

@@ -47,6 +47,12 @@ fn clk_tck() -> f64 {
 
 /// utime + stime (all threads) of `pid` (`None` = this process), in clock ticks.
 pub fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
+    cpu_split(pid).map(|(u, s)| u + s)
+}
+
+/// (utime, stime) of `pid` (`None` = this process): time in user space and in the kernel,
+/// in clock ticks.
+pub fn cpu_split(pid: Option<u32>) -> Option<(u64, u64)> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/stat"),
         None => "/proc/self/stat".to_owned(),
@@ -57,7 +63,7 @@ pub fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
     let mut it = rest.split_ascii_whitespace().skip(11);
     let utime: u64 = it.next()?.parse().ok()?;
     let stime: u64 = it.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// Resident set size of `pid` in KiB (`VmRSS` of `/proc/<pid>/status`).
@@ -85,7 +91,7 @@ pub fn machine_busy_ticks() -> Option<u64> {
 pub struct CpuMeter {
     t0: Instant,
     server_pid: Option<u32>,
-    server0: Option<u64>,
+    server0: Option<(u64, u64)>,
     me0: Option<u64>,
     machine0: Option<u64>,
 }
@@ -96,7 +102,7 @@ impl CpuMeter {
         CpuMeter {
             t0: Instant::now(),
             server_pid,
-            server0: server_pid.and_then(|p| cpu_ticks(Some(p))),
+            server0: server_pid.and_then(|p| cpu_split(Some(p))),
             me0: cpu_ticks(None),
             machine0: machine_busy_ticks(),
         }
@@ -111,16 +117,18 @@ impl CpuMeter {
             (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64),
             _ => None,
         };
-        let pct = |t: f64| (t / tck / wall * 100.0).round();
-        let server = delta(
-            self.server0,
-            self.server_pid.and_then(|p| cpu_ticks(Some(p))),
-        );
+        let pct = |t: f64| (t / tck / wall * 1000.0).round() / 10.0;
+        let server1 = self.server_pid.and_then(|p| cpu_split(Some(p)));
+        let server_user = delta(self.server0.map(|t| t.0), server1.map(|t| t.0));
+        let server_sys = delta(self.server0.map(|t| t.1), server1.map(|t| t.1));
+        let server = server_user.zip(server_sys).map(|(u, s)| u + s);
         let gen = delta(self.me0, cpu_ticks(None));
         let machine = delta(self.machine0, machine_busy_ticks());
         let other = machine.map(|m| (m - server.unwrap_or(0.0) - gen.unwrap_or(0.0)).max(0.0));
         Cpu {
             server: server.map(pct),
+            server_user: server_user.map(pct),
+            server_sys: server_sys.map(pct),
             generator: gen.map(pct),
             other: other.map(pct),
         }
@@ -132,6 +140,11 @@ impl CpuMeter {
 pub struct Cpu {
     /// The server process.
     pub server: Option<f64>,
+    /// The server's time in user space (its own code).
+    pub server_user: Option<f64>,
+    /// The server's time in the kernel (system calls, and the TCP work they do: on loopback a
+    /// send also runs the receiving side's TCP input).
+    pub server_sys: Option<f64>,
     /// This load generator.
     pub generator: Option<f64>,
     /// Everything else on the machine: when high, the figures are unreliable.

@@ -40,6 +40,8 @@ const METRICS: &[(&str, &str, &str)] = &[
     ("echo", "rtt_p99_ms", "RTT p99 ms"),
     ("echo", "rtt_max_ms", "RTT max ms"),
     ("echo", "server_cpu_pct", "server CPU %"),
+    ("echo", "server_user_us_per_op", "server user-space µs/ack"),
+    ("echo", "server_sys_us_per_op", "server kernel µs/ack"),
     ("echo", "gen_cpu_pct", "generator CPU %"),
     ("echo", "other_cpu_pct", "other CPU % (noise)"),
     ("fanout", "deliveries_per_s", "deliveries/s"),
@@ -49,6 +51,16 @@ const METRICS: &[(&str, &str, &str)] = &[
     ("fanout", "duplicated", "duplicated"),
     ("fanout", "out_of_order", "out of order"),
     ("fanout", "server_cpu_pct", "server CPU %"),
+    (
+        "fanout",
+        "server_user_us_per_op",
+        "server user-space µs/delivery",
+    ),
+    (
+        "fanout",
+        "server_sys_us_per_op",
+        "server kernel µs/delivery",
+    ),
     ("fanout", "gen_cpu_pct", "generator CPU %"),
     ("fanout", "other_cpu_pct", "other CPU % (noise)"),
     ("fanout-rate", "deliveries_per_s", "deliveries/s"),
@@ -59,12 +71,32 @@ const METRICS: &[(&str, &str, &str)] = &[
     ("fanout-rate", "duplicated", "duplicated"),
     ("fanout-rate", "out_of_order", "out of order"),
     ("fanout-rate", "server_cpu_pct", "server CPU %"),
+    (
+        "fanout-rate",
+        "server_user_us_per_op",
+        "server user-space µs/delivery",
+    ),
+    (
+        "fanout-rate",
+        "server_sys_us_per_op",
+        "server kernel µs/delivery",
+    ),
     ("fanout-rate", "gen_cpu_pct", "generator CPU %"),
     ("fanout-rate", "other_cpu_pct", "other CPU % (noise)"),
     ("polling", "round_trips_per_s", "round trips/s"),
     ("polling", "rtt_p50_ms", "RTT p50 ms"),
     ("polling", "rtt_p99_ms", "RTT p99 ms"),
     ("polling", "server_cpu_pct", "server CPU %"),
+    (
+        "polling",
+        "server_user_us_per_op",
+        "server user-space µs/round trip",
+    ),
+    (
+        "polling",
+        "server_sys_us_per_op",
+        "server kernel µs/round trip",
+    ),
     ("polling", "gen_cpu_pct", "generator CPU %"),
     ("polling", "other_cpu_pct", "other CPU % (noise)"),
     ("cluster", "deliveries_per_s", "deliveries/s"),
@@ -112,6 +144,15 @@ const METRICS: &[(&str, &str, &str)] = &[
         "other_cpu_pct",
         "other CPU % (Redis + noise)",
     ),
+];
+
+/// Scenarios whose rate is bound by the server's CPU, and whether a higher ratio is better
+/// (a rate) or a lower one (a latency).
+const KERNEL_FLOOR: &[(&str, bool)] = &[
+    ("echo", true),
+    ("fanout", true),
+    ("fanout-rate", false),
+    ("polling", true),
 ];
 
 /// Why socketioxide has no cluster figures.
@@ -679,6 +720,43 @@ fn main() -> ExitCode {
             println!("{}", "-".repeat(line.len()));
         }
     }
+    // The kernel's share: both servers make the same system calls per operation, so Ferrio's
+    // kernel time per operation is a floor its user-space work cannot go below. With Ferrio's
+    // user-space time at zero, F/sioxide would at best be socketioxide's whole cost over
+    // Ferrio's kernel cost (for a rate; the inverse for a latency that follows the server's
+    // CPU time per broadcast).
+    let mut floors = serde_json::Map::new();
+    for (sc, rate) in KERNEL_FLOOR {
+        let cost = |server: &str| {
+            Some((
+                get(server, sc, "server_user_us_per_op")?,
+                get(server, sc, "server_sys_us_per_op")?,
+            ))
+        };
+        let (Some((fu, fs)), Some((su, ss))) = (cost("ferrio"), cost("socketioxide")) else {
+            continue;
+        };
+        if fs <= 0.0 || su + ss <= 0.0 {
+            continue;
+        }
+        let best = if *rate {
+            (su + ss) / fs
+        } else {
+            fs / (su + ss)
+        };
+        if floors.is_empty() {
+            println!();
+            println!("Server CPU per operation (µs, user + kernel) and the best F/sioxide a server with Ferrio's kernel time and no user-space time could reach:");
+        }
+        println!(
+            "  {sc}: ferrio {fu:.2} + {fs:.2}, socketioxide {su:.2} + {ss:.2}; kernel share of socketioxide {:.0}%; best reachable F/sioxide {best:.2}",
+            ss / (su + ss) * 100.0
+        );
+        floors.insert(
+            (*sc).to_owned(),
+            serde_json::json!({"best_ratio_vs_socketioxide": (best * 100.0).round() / 100.0}),
+        );
+    }
     for (name, why) in &skipped {
         println!("skipped {name}: {why}");
     }
@@ -687,6 +765,7 @@ fn main() -> ExitCode {
         "smoke": opts.smoke,
         "pinned": pin,
         "results": results,
+        "kernel_floor": floors,
         "skipped": skipped.iter().map(|(n, w)| serde_json::json!({"server": n, "reason": w})).collect::<Vec<_>>(),
     });
     match std::fs::write(&out, serde_json::to_string_pretty(&all).unwrap_or_default()) {
