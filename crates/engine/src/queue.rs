@@ -1,13 +1,22 @@
-//! The send queue of a session: bounded, many producers, one consumer at a time.
+//! The send queue of a session: bounded, many producers, one consumer at a time; and
+//! [`Signal`], the driver's wake-up.
 //!
-//! A `VecDeque` under a lock, a [`Notify`] for the consumer, and a lock that says which
-//! transport consumes (a long-poll `GET`, or the WebSocket once upgraded). An empty queue
-//! holds no allocation: an idle connection pays about a hundred bytes for its queue, where a
-//! tokio channel costs close to 2 KB (its first block of slots is allocated up front).
+//! A `VecDeque` under a lock, the consumer's waker, and a lock that says which transport
+//! consumes (a long-poll `GET`, or the WebSocket once upgraded). An empty queue holds no
+//! allocation: an idle connection pays about a hundred bytes for its queue, where a tokio
+//! channel costs close to 2 KB (its first block of slots is allocated up front).
+//!
+//! One task waits at a time (the holder of [`SendQueue::consumer`]; the session's driver for
+//! its [`Signal`]), so a single [`AtomicWaker`] does what a `Notify` would, without a list of
+//! waiters under a lock to join and leave each time the driver waits: a broadcast wakes
+//! every recipient's driver, so that cost was paid once per delivery.
 
+use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use tokio::sync::Notify;
+use std::task::{Context, Poll};
 
 /// Capacity kept when the queue empties; a larger buffer is released.
 const KEEP: usize = 64;
@@ -17,7 +26,8 @@ const KEEP: usize = 64;
 pub(crate) struct SendQueue<T> {
     items: Mutex<VecDeque<T>>,
     cap: usize,
-    ready: Notify,
+    /// The consumer waiting in [`SendQueue::recv`].
+    ready: AtomicWaker,
     /// Held by the transport that consumes (see [`SendQueue::consumer`]).
     consumer: tokio::sync::Mutex<()>,
 }
@@ -31,7 +41,7 @@ impl<T> SendQueue<T> {
         SendQueue {
             items: Mutex::new(VecDeque::new()),
             cap: cap.max(1),
-            ready: Notify::new(),
+            ready: AtomicWaker::new(),
             consumer: tokio::sync::Mutex::new(()),
         }
     }
@@ -49,7 +59,7 @@ impl<T> SendQueue<T> {
             }
             q.push_back(item);
         }
-        self.ready.notify_one();
+        self.ready.wake();
         Ok(())
     }
 
@@ -71,20 +81,57 @@ impl<T> SendQueue<T> {
     /// Waits for the oldest item. Cancel-safe. Only the holder of [`SendQueue::consumer`]
     /// may wait.
     pub(crate) async fn recv(&self) -> T {
-        loop {
-            let notified = self.ready.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
+        poll_fn(|cx| {
             if let Some(item) = self.try_recv() {
-                return item;
+                return Poll::Ready(item);
             }
-            notified.await;
-        }
+            self.ready.register(cx.waker());
+            // An item sent before the waker was in place.
+            match self.try_recv() {
+                Some(item) => Poll::Ready(item),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// The consumer's lock: a transport holds it while it takes items.
     pub(crate) fn consumer(&self) -> &tokio::sync::Mutex<()> {
         &self.consumer
+    }
+}
+
+/// A wake-up for the one task that waits on it, kept until that task looks (like
+/// `Notify::notify_one`'s permit).
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    set: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Signal {
+    /// Wakes the waiter, or the next one to wait.
+    pub(crate) fn notify(&self) {
+        self.set.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    fn poll_take(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.set.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        if self.set.swap(false, Ordering::AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Waits for a [`Signal::notify`] (one made since the last wait returns at once).
+    /// Cancel-safe. One task at a time.
+    pub(crate) async fn wait(&self) {
+        poll_fn(|cx| self.poll_take(cx)).await
     }
 }
 
@@ -128,6 +175,25 @@ mod tests {
         q.try_send("a").unwrap();
         q.try_send("b").unwrap();
         assert_eq!(consumer.await.unwrap(), ("a", "b"));
+    }
+
+    #[tokio::test]
+    async fn a_signal_is_kept_until_waited_for() {
+        let s = Arc::new(Signal::default());
+        s.notify();
+        s.notify();
+        // Both notifications make one wake-up.
+        s.wait().await;
+        let r = tokio::time::timeout(std::time::Duration::from_millis(5), s.wait()).await;
+        assert!(r.is_err());
+        let s2 = s.clone();
+        let waiter = tokio::spawn(async move { s2.wait().await });
+        tokio::task::yield_now().await;
+        s.notify();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter was woken")
+            .unwrap();
     }
 
     #[tokio::test]

@@ -146,7 +146,7 @@ pub(crate) struct Shared<D> {
     /// A pong (v4) or ping (v3) arrived over polling; the driver must look.
     pub(crate) heartbeat_pending: AtomicBool,
     /// Wakes the session driver (heartbeat, close, upgrade offers).
-    pub(crate) wake: Notify,
+    pub(crate) wake: crate::queue::Signal,
     /// Wakes everything waiting for the session to close.
     pub(crate) closed: Notify,
     pub(crate) close_reason: Mutex<Option<CloseReason>>,
@@ -209,7 +209,7 @@ impl<D> Socket<D> {
             jsonp,
             posting: AtomicBool::new(false),
             heartbeat_pending: AtomicBool::new(false),
-            wake: Notify::new(),
+            wake: crate::queue::Signal::default(),
             closed: Notify::new(),
             close_reason: Mutex::new(None),
             upgrade_offer: Mutex::new(None),
@@ -375,7 +375,7 @@ impl<D> Socket<D> {
         {
             self.mark_closed(CloseReason::ForcedClose);
         }
-        self.0.wake.notify_one();
+        self.0.wake.notify();
     }
 
     /// Marks the session closed; true for the caller that closed it.
@@ -389,7 +389,7 @@ impl<D> Socket<D> {
         }
         self.0.closed.notify_waiters();
         self.0.drained.notify_waiters();
-        self.0.wake.notify_one();
+        self.0.wake.notify();
         true
     }
 

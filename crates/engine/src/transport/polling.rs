@@ -259,7 +259,7 @@ async fn deliver<H: EngineHandler>(engine: &Engine<H>, socket: &Socket<H::Data>,
             Next::Continue => {}
             Next::Heartbeat => {
                 socket.0.heartbeat_pending.store(true, Ordering::Release);
-                socket.0.wake.notify_one();
+                socket.0.wake.notify();
             }
             Next::Close(CloseReason::TransportClose)
                 if socket.0.queue.consumer().try_lock().is_ok() =>

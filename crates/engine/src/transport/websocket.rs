@@ -160,7 +160,7 @@ pub(crate) fn upgrade_session<H: EngineHandler, B: Send + 'static>(
                 if offer.is_none() {
                     *offer = Some(Box::new(conn));
                     drop(offer);
-                    socket.0.wake.notify_one();
+                    socket.0.wake.notify();
                     return;
                 }
             }
@@ -315,7 +315,7 @@ pub(crate) async fn drive<H: EngineHandler>(
         let upgrade_at = upgrading.as_ref().map(|u| u.deadline);
         tokio::select! {
             _ = &mut hb_timer => heartbeat_timeout(&mut hb, &socket),
-            _ = shared.wake.notified() => {
+            _ = shared.wake.wait() => {
                 if shared.heartbeat_pending.swap(false, Ordering::AcqRel) {
                     heartbeat_in(&mut hb, &socket);
                 }
