@@ -56,6 +56,7 @@ use tokio::sync::mpsc;
 use crate::classic::{
     generate_uid, BroadcastMessage, ChannelKind, Channels, Request, RequestType, Response,
 };
+use crate::cluster::{ClusterBody, MessageType};
 use crate::driver::{DriverError, Incoming, RedisDriver};
 use crate::{BroadcastFlags, BroadcastOptions, Packet, RemoteSocket, Value};
 
@@ -317,6 +318,56 @@ pub(crate) fn from_wire_socket(ns: &Arc<Namespace>, s: RemoteSocket) -> Option<L
 
 pub(crate) fn ready<T: Send + 'static>(v: T) -> AdapterFuture<T> {
     Box::pin(std::future::ready(Ok(v)))
+}
+
+pub(crate) fn err<T: Send + 'static>(e: AdapterError) -> AdapterFuture<T> {
+    Box::pin(std::future::ready(Err(e)))
+}
+
+/// The name of a request of the `ClusterAdapter` format, for its timeout error.
+pub(crate) fn request_name(kind: MessageType) -> &'static str {
+    match kind {
+        MessageType::FetchSockets => "fetchSockets",
+        MessageType::ServerSideEmit => "serverSideEmit",
+        _ => "request",
+    }
+}
+
+/// Hands a response of the `ClusterAdapter` format (the sharded and the streams adapters) to
+/// the request of this server that waits for it; others are dropped.
+pub(crate) fn route_cluster_response(
+    pending: &PendingRequests<MessageType, ClusterBody>,
+    body: ClusterBody,
+) {
+    let request_id = match &body {
+        ClusterBody::FetchSocketsResponse { request_id, .. }
+        | ClusterBody::ServerSideEmitResponse { request_id, .. }
+        | ClusterBody::BroadcastClientCount { request_id, .. }
+        | ClusterBody::BroadcastAck { request_id, .. } => request_id,
+        _ => return,
+    };
+    let pending = pending.lock();
+    match (pending.get(request_id), body) {
+        (Some(Pending::Collect { kind, tx }), body) => {
+            let expected = match kind {
+                MessageType::FetchSockets => MessageType::FetchSocketsResponse,
+                _ => MessageType::ServerSideEmitResponse,
+            };
+            if body.message_type() == expected {
+                let _ = tx.send(body);
+            }
+        }
+        (
+            Some(Pending::Broadcast { counts, .. }),
+            ClusterBody::BroadcastClientCount { client_count, .. },
+        ) => {
+            let _ = counts.send(client_count);
+        }
+        (Some(Pending::Broadcast { acks, .. }), ClusterBody::BroadcastAck { packet, .. }) => {
+            let _ = acks.send(answer_payload(&packet));
+        }
+        _ => {}
+    }
 }
 
 /// Receives `expected` answers from `rx` until `deadline`; `Err(received)` when they did not

@@ -68,9 +68,9 @@ use tokio::sync::mpsc;
 
 use crate::adapter::{
     answer_payload, broadcast_with_ack_for_peer, collect_answers, expected_acks,
-    forward_client_acks, from_wire_socket, local_opts, payload_to_value, ready, rooms_of,
-    server_side_answer, to_wire_socket, value_to_payload, wire_opts, Pending, PendingRequests,
-    DEFAULT_ACK_TIMEOUT,
+    forward_client_acks, from_wire_socket, local_opts, payload_to_value, ready, request_name,
+    rooms_of, route_cluster_response, server_side_answer, to_wire_socket, value_to_payload,
+    wire_opts, Pending, PendingRequests, DEFAULT_ACK_TIMEOUT,
 };
 use crate::cluster::{
     generate_uid, ClusterBody, ClusterMessage, MessageType, ShardedChannels, SubscriptionMode,
@@ -179,14 +179,6 @@ impl Drop for RedisShardedAdapter {
         if let Some(id) = self.inner.registration.get() {
             self.inner.subscriber.remove(*id);
         }
-    }
-}
-
-fn timeout_name(kind: MessageType) -> &'static str {
-    match kind {
-        MessageType::FetchSockets => "fetchSockets",
-        MessageType::ServerSideEmit => "serverSideEmit",
-        _ => "request",
     }
 }
 
@@ -396,35 +388,7 @@ impl Inner {
     }
 
     fn on_response(&self, body: ClusterBody) {
-        let request_id = match &body {
-            ClusterBody::FetchSocketsResponse { request_id, .. }
-            | ClusterBody::ServerSideEmitResponse { request_id, .. }
-            | ClusterBody::BroadcastClientCount { request_id, .. }
-            | ClusterBody::BroadcastAck { request_id, .. } => request_id,
-            _ => return,
-        };
-        let pending = self.pending.lock();
-        match (pending.get(request_id), body) {
-            (Some(Pending::Collect { kind, tx }), body) => {
-                let expected = match kind {
-                    MessageType::FetchSockets => MessageType::FetchSocketsResponse,
-                    _ => MessageType::ServerSideEmitResponse,
-                };
-                if body.message_type() == expected {
-                    let _ = tx.send(body);
-                }
-            }
-            (
-                Some(Pending::Broadcast { counts, .. }),
-                ClusterBody::BroadcastClientCount { client_count, .. },
-            ) => {
-                let _ = counts.send(client_count);
-            }
-            (Some(Pending::Broadcast { acks, .. }), ClusterBody::BroadcastAck { packet, .. }) => {
-                let _ = acks.send(answer_payload(&packet));
-            }
-            _ => {}
-        }
+        route_cluster_response(&self.pending, body);
     }
 
     // ---- outgoing requests --------------------------------------------------------------
@@ -451,7 +415,7 @@ impl Inner {
             .await
             .map_err(|got| {
                 tracing::debug!(target: "ferrio_redis", nsp = %self.nsp, ?kind, got, expected = servers - 1, "request timed out");
-                AdapterError::Timeout(timeout_name(kind))
+                AdapterError::Timeout(request_name(kind))
             })
     }
 }

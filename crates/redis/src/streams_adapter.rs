@@ -61,23 +61,28 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use ferrio::adapter::{
-    Adapter, AdapterError, AdapterFuture, BroadcastFlags as LocalFlags,
-    BroadcastOptions as LocalOptions, Room, Session,
+    Adapter, AdapterError, AdapterFuture, BroadcastOptions as LocalOptions, Room, Session,
 };
 use ferrio::parser::Payload;
-use ferrio::{Handshake, Namespace, RemoteSocket as LocalRemoteSocket, Sid};
+use ferrio::{Namespace, RemoteSocket as LocalRemoteSocket, Sid};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::cluster::{generate_uid, ClusterBody, ClusterMessage};
+use crate::adapter::{
+    answer_payload, broadcast_with_ack_for_peer, collect_answers, err, expected_acks,
+    forward_client_acks, from_wire_socket, local_opts, payload_to_value, ready, request_name,
+    rooms_of, route_cluster_response, server_side_answer, to_wire_socket, value_to_payload,
+    wire_opts, Pending, PendingRequests,
+};
+use crate::cluster::{generate_uid, ClusterBody, ClusterMessage, MessageType};
 use crate::driver::{DriverError, Incoming, RedisDriver};
 use crate::streams::{
     entry_fields, missed_packet, stream_for, SessionRecord, StreamId, StreamsChannels,
     RESTORE_SESSION_MAX_XRANGE_CALLS,
 };
-use crate::{BroadcastFlags, BroadcastOptions, Packet, RemoteSocket, Value};
+use crate::{BroadcastFlags, BroadcastOptions, Packet, Value};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -705,112 +710,7 @@ impl Shared {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conversions between Ferrio's types and the wire's.
-
-fn payload_to_value(p: &Payload) -> Result<Value, AdapterError> {
-    Value::from_json_with_attachments(&p.value, &p.attachments)
-        .map_err(|e| AdapterError::Transport(format!("cannot encode payload: {e}")))
-}
-
-fn value_to_payload(v: &Value) -> Payload {
-    let (value, attachments) = v.to_json_with_attachments();
-    Payload { value, attachments }
-}
-
-fn answer_payload(v: &Value) -> Payload {
-    match v {
-        Value::Undefined => Payload::new(Vec::new()),
-        v => value_to_payload(&Value::Array(vec![v.clone()])),
-    }
-}
-
-fn first_arg(p: &Payload) -> Value {
-    match payload_to_value(p) {
-        Ok(Value::Array(mut items)) if !items.is_empty() => items.swap_remove(0),
-        _ => Value::Undefined,
-    }
-}
-
-fn wire_opts(o: &LocalOptions) -> BroadcastOptions {
-    let mut flags = BroadcastFlags::new();
-    if o.flags.volatile {
-        flags.set("volatile", Value::Bool(true));
-    }
-    if let Some(c) = o.flags.compress {
-        flags.set("compress", Value::Bool(c));
-    }
-    if let Some(t) = o.flags.timeout {
-        flags.set("timeout", Value::UInt(t.as_millis() as u64));
-    }
-    BroadcastOptions {
-        rooms: o.rooms.iter().map(|r| r.to_string()).collect(),
-        except: o.except.iter().map(|r| r.to_string()).collect(),
-        flags: Some(flags),
-    }
-}
-
-fn local_opts(o: &BroadcastOptions) -> LocalOptions {
-    let f = o.flags();
-    LocalOptions {
-        rooms: rooms_of(&o.rooms),
-        except: rooms_of(&o.except),
-        flags: LocalFlags {
-            volatile: f.volatile(),
-            compress: f.compress(),
-            local: false,
-            timeout: f.timeout().map(Duration::from_millis),
-        },
-    }
-}
-
-fn rooms_of(rooms: &[String]) -> Vec<Room> {
-    rooms.iter().map(|r| Room::from(r.as_str())).collect()
-}
-
-fn to_wire_socket(s: &LocalRemoteSocket) -> RemoteSocket {
-    let handshake = serde_json::to_value(&s.handshake)
-        .map(|j| Value::from(&j))
-        .unwrap_or(Value::Undefined);
-    RemoteSocket {
-        id: s.id.to_string(),
-        handshake,
-        rooms: s.rooms.iter().map(|r| r.to_string()).collect(),
-        data: match &s.data {
-            serde_json::Value::Null => Value::Undefined,
-            data => Value::from(data),
-        },
-    }
-}
-
-fn from_wire_socket(ns: &Arc<Namespace>, s: RemoteSocket) -> Option<LocalRemoteSocket> {
-    let id: Sid = s.id.parse().ok()?;
-    let handshake: Handshake = serde_json::from_value(s.handshake.to_json()).ok()?;
-    Some(
-        LocalRemoteSocket::from_parts(ns.clone(), id, handshake, rooms_of(&s.rooms))
-            .with_data(s.data.to_json()),
-    )
-}
-
-fn ready<T: Send + 'static>(v: T) -> AdapterFuture<T> {
-    Box::pin(std::future::ready(Ok(v)))
-}
-
-fn err<T: Send + 'static>(e: AdapterError) -> AdapterFuture<T> {
-    Box::pin(std::future::ready(Err(e)))
-}
-
-// ---------------------------------------------------------------------------------------------
 // The namespace adapter.
-
-enum Pending {
-    /// Responses to a fetchSockets or serverSideEmit request.
-    Collect(mpsc::UnboundedSender<ClusterBody>),
-    /// A broadcast with acks: client counts to `counts`, client acks to `acks`.
-    Broadcast {
-        counts: mpsc::UnboundedSender<u64>,
-        acks: mpsc::UnboundedSender<Payload>,
-    },
-}
 
 struct Inner {
     nsp: String,
@@ -819,7 +719,7 @@ struct Inner {
     shared: Arc<Shared>,
     ns: OnceLock<Weak<Namespace>>,
     subscription: OnceLock<u64>,
-    pending: Mutex<HashMap<String, Pending>>,
+    pending: Arc<PendingRequests<MessageType, ClusterBody>>,
 }
 
 /// The adapter of one namespace, made by [`RedisStreams::factory`]; see the [module](self)
@@ -871,7 +771,7 @@ impl RedisStreamsAdapter {
                 shared,
                 ns: OnceLock::new(),
                 subscription: OnceLock::new(),
-                pending: Mutex::new(HashMap::new()),
+                pending: Arc::default(),
             }),
         }
     }
@@ -888,22 +788,9 @@ impl Drop for RedisStreamsAdapter {
     }
 }
 
-/// Removes a pending request when the requester is done (or dropped).
-struct PendingGuard<'a>(&'a Inner, String);
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.0.pending().remove(&self.1);
-    }
-}
-
 impl Inner {
     fn uid(&self) -> &str {
         self.channels.uid()
-    }
-
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn namespace(&self) -> Option<Arc<Namespace>> {
@@ -1042,7 +929,7 @@ impl Inner {
                 let offset = offset.map(|o| o.to_string());
                 ns.broadcast_local_at(
                     value_to_payload(&packet.data),
-                    &local_opts(&opts),
+                    &local_opts(&opts, true),
                     offset.as_deref(),
                 );
             }
@@ -1052,17 +939,17 @@ impl Inner {
                 opts,
             } => self.on_broadcast_with_ack(&ns, msg.uid, request_id, packet, opts),
             ClusterBody::SocketsJoin { opts, rooms } => {
-                ns.add_sockets_local(&local_opts(&opts), &rooms_of(&rooms))
+                ns.add_sockets_local(&local_opts(&opts, false), &rooms_of(&rooms))
             }
             ClusterBody::SocketsLeave { opts, rooms } => {
-                ns.del_sockets_local(&local_opts(&opts), &rooms_of(&rooms))
+                ns.del_sockets_local(&local_opts(&opts, false), &rooms_of(&rooms))
             }
             ClusterBody::DisconnectSockets { opts, close } => {
-                ns.disconnect_sockets_local(&local_opts(&opts), close)
+                ns.disconnect_sockets_local(&local_opts(&opts, false), close)
             }
             ClusterBody::FetchSockets { opts, request_id } => {
                 let sockets = ns
-                    .fetch_sockets_local(&local_opts(&opts))
+                    .fetch_sockets_local(&local_opts(&opts, false))
                     .iter()
                     .map(to_wire_socket)
                     .collect();
@@ -1084,10 +971,7 @@ impl Inner {
                     let me = self.clone();
                     let wait = self.shared.config.requests_timeout;
                     self.driver().handle.spawn(async move {
-                        let packet = match tokio::time::timeout(wait, answer).await {
-                            Ok(Ok(p)) => first_arg(&p),
-                            _ => Value::Undefined,
-                        };
+                        let packet = server_side_answer(answer, wait).await;
                         me.respond(
                             &msg.uid,
                             ClusterBody::ServerSideEmitResponse { request_id, packet },
@@ -1113,15 +997,7 @@ impl Inner {
             .and_then(BroadcastFlags::timeout)
             .map(Duration::from_millis)
             .unwrap_or(ferrio::DEFAULT_ACK_TIMEOUT);
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let count = if matches!(packet.data, Value::Array(_)) {
-            let id = ns.next_ack_id();
-            let mut local = local_opts(&opts);
-            local.flags.timeout = Some(wait);
-            ns.broadcast_with_ack_local(value_to_payload(&packet.data), &local, id, tx)
-        } else {
-            0
-        };
+        let (count, rx) = broadcast_with_ack_for_peer(ns, &packet, &opts, wait);
         self.respond(
             &requester,
             ClusterBody::BroadcastClientCount {
@@ -1133,47 +1009,21 @@ impl Inner {
             return;
         }
         let me = self.clone();
-        self.driver().handle.spawn(async move {
-            let deadline = tokio::time::Instant::now() + wait + Duration::from_secs(1);
-            for _ in 0..count {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(ack)) => me.respond(
-                        &requester,
-                        ClusterBody::BroadcastAck {
-                            request_id: request_id.clone(),
-                            packet: first_arg(&ack),
-                        },
-                    ),
-                    _ => break,
-                }
-            }
-        });
+        self.driver()
+            .handle
+            .spawn(forward_client_acks(rx, count, wait, move |packet| {
+                me.respond(
+                    &requester,
+                    ClusterBody::BroadcastAck {
+                        request_id: request_id.clone(),
+                        packet,
+                    },
+                );
+            }));
     }
 
     fn on_response(&self, body: ClusterBody) {
-        let rid = match &body {
-            ClusterBody::FetchSocketsResponse { request_id, .. }
-            | ClusterBody::ServerSideEmitResponse { request_id, .. }
-            | ClusterBody::BroadcastClientCount { request_id, .. }
-            | ClusterBody::BroadcastAck { request_id, .. } => request_id.clone(),
-            _ => return,
-        };
-        let pending = self.pending();
-        match (pending.get(&rid), body) {
-            (Some(Pending::Collect(tx)), body) => {
-                let _ = tx.send(body);
-            }
-            (
-                Some(Pending::Broadcast { counts, .. }),
-                ClusterBody::BroadcastClientCount { client_count, .. },
-            ) => {
-                let _ = counts.send(client_count);
-            }
-            (Some(Pending::Broadcast { acks, .. }), ClusterBody::BroadcastAck { packet, .. }) => {
-                let _ = acks.send(answer_payload(&packet));
-            }
-            _ => {}
-        }
+        route_cluster_response(&self.pending, body);
     }
 
     // ---- outgoing requests --------------------------------------------------------------
@@ -1181,7 +1031,7 @@ impl Inner {
     /// Publishes a request and collects the answers of the `servers - 1` other servers.
     async fn collect(
         &self,
-        what: &'static str,
+        kind: MessageType,
         wait: Duration,
         make: impl FnOnce(String) -> ClusterBody,
     ) -> Result<Vec<ClusterBody>, AdapterError> {
@@ -1191,22 +1041,17 @@ impl Inner {
         }
         let request_id = generate_uid();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        self.pending()
-            .insert(request_id.clone(), Pending::Collect(tx));
-        let _guard = PendingGuard(self, request_id.clone());
+        let _guard = self
+            .pending
+            .register(request_id.clone(), Pending::Collect { kind, tx });
         self.publish_request(make(request_id)).await?;
         let deadline = tokio::time::Instant::now() + wait;
-        let mut out = Vec::with_capacity(servers - 1);
-        while out.len() < servers - 1 {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(r)) => out.push(r),
-                _ => {
-                    tracing::debug!(target: "ferrio_redis", nsp = %self.nsp, what, got = out.len(), expected = servers - 1, "request timed out");
-                    return Err(AdapterError::Timeout(what));
-                }
-            }
-        }
-        Ok(out)
+        collect_answers(&mut rx, servers - 1, deadline)
+            .await
+            .map_err(|got| {
+                tracing::debug!(target: "ferrio_redis", nsp = %self.nsp, ?kind, got, expected = servers - 1, "request timed out");
+                AdapterError::Timeout(request_name(kind))
+            })
     }
 
     // ---- recovery -----------------------------------------------------------------------
@@ -1349,7 +1194,7 @@ impl Adapter for RedisStreamsAdapter {
         let body = ClusterBody::Broadcast {
             packet: Packet::event(value, None),
             request_id: None,
-            opts: wire_opts(opts),
+            opts: wire_opts(opts, true),
         };
         let with_offset = local.recovery_config().is_some() && !opts.flags.volatile;
         let appended = if with_offset {
@@ -1394,63 +1239,38 @@ impl Adapter for RedisStreamsAdapter {
         let inner = self.inner.clone();
         let timeout = opts.flags.timeout.unwrap_or(ferrio::DEFAULT_ACK_TIMEOUT);
         let request_id = generate_uid();
-        let (counts_tx, mut counts) = mpsc::unbounded_channel();
-        inner.pending().insert(
+        let (counts_tx, counts) = mpsc::unbounded_channel();
+        // Late acks are dropped once the caller stopped waiting.
+        inner.pending.register_for(
+            &inner.driver().handle,
             request_id.clone(),
             Pending::Broadcast {
                 counts: counts_tx,
                 acks,
             },
+            timeout + Duration::from_secs(1),
         );
-        let mut wire = wire_opts(opts);
+        let mut wire = wire_opts(opts, true);
         if let Some(f) = wire.flags.as_mut() {
             f.set("timeout", Value::UInt(timeout.as_millis() as u64));
         }
         let published = inner.publish_request(ClusterBody::Broadcast {
             packet: Packet::event(value, None),
-            request_id: Some(request_id.clone()),
+            request_id: Some(request_id),
             opts: wire,
         });
         let servers = inner
             .driver()
             .publisher
             .numsub(inner.channels.public().to_owned());
-        // Late acks are dropped once the caller stopped waiting.
-        let cleanup = Arc::downgrade(&inner);
-        inner.driver().handle.spawn(async move {
-            tokio::time::sleep(timeout + Duration::from_secs(1)).await;
-            if let Some(inner) = cleanup.upgrade() {
-                inner.pending().remove(&request_id);
-            }
-        });
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
-            if let Err(e) = published.await {
-                tracing::warn!(target: "ferrio_redis", nsp = %inner.nsp, error = %e, "broadcast with acks reached this server only");
-                return Ok(local_count);
-            }
-            let others = match servers.await {
-                Ok(n) => n.saturating_sub(1),
-                Err(e) => {
-                    tracing::warn!(target: "ferrio_redis", nsp = %inner.nsp, error = %e, "cannot count servers");
-                    return Ok(local_count);
-                }
-            };
-            let mut total = local_count;
-            let mut answered = 0;
-            while answered < others {
-                match tokio::time::timeout_at(deadline, counts.recv()).await {
-                    Ok(Some(n)) => {
-                        answered += 1;
-                        total += n as usize;
-                    }
-                    _ => break,
-                }
-            }
-            // A server that did not tell its count in time stands for one missing answer, so
-            // that the caller's wait ends in a timeout with the answers that came.
-            Ok(total + (others - answered))
-        })
+        Box::pin(expected_acks(
+            inner.nsp.clone(),
+            published,
+            servers,
+            counts,
+            local_count,
+            timeout,
+        ))
     }
 
     fn fetch_sockets(
@@ -1464,14 +1284,14 @@ impl Adapter for RedisStreamsAdapter {
         }
         let inner = self.inner.clone();
         let ns = local.clone();
-        let wire = wire_opts(opts);
+        let wire = wire_opts(opts, true);
         let wait = opts
             .flags
             .timeout
             .unwrap_or(inner.shared.config.requests_timeout);
         Box::pin(async move {
             let answers = inner
-                .collect("fetchSockets", wait, |request_id| {
+                .collect(MessageType::FetchSockets, wait, |request_id| {
                     ClusterBody::FetchSockets {
                         opts: wire,
                         request_id,
@@ -1502,7 +1322,7 @@ impl Adapter for RedisStreamsAdapter {
         }
         let appended = self.inner.append(
             ClusterBody::SocketsJoin {
-                opts: wire_opts(opts),
+                opts: wire_opts(opts, true),
                 rooms: rooms.iter().map(|r| r.to_string()).collect(),
             },
             None,
@@ -1525,7 +1345,7 @@ impl Adapter for RedisStreamsAdapter {
         }
         let appended = self.inner.append(
             ClusterBody::SocketsLeave {
-                opts: wire_opts(opts),
+                opts: wire_opts(opts, true),
                 rooms: rooms.iter().map(|r| r.to_string()).collect(),
             },
             None,
@@ -1546,7 +1366,7 @@ impl Adapter for RedisStreamsAdapter {
         let appended = (!opts.flags.local).then(|| {
             self.inner.append(
                 ClusterBody::DisconnectSockets {
-                    opts: wire_opts(opts),
+                    opts: wire_opts(opts, true),
                     close,
                 },
                 None,
@@ -1586,7 +1406,7 @@ impl Adapter for RedisStreamsAdapter {
         Box::pin(async move {
             let wait = inner.shared.config.requests_timeout;
             let answers = inner
-                .collect("serverSideEmit", wait, |request_id| {
+                .collect(MessageType::ServerSideEmit, wait, |request_id| {
                     ClusterBody::ServerSideEmit {
                         request_id: Some(request_id),
                         packet,
