@@ -393,10 +393,10 @@ pub(crate) async fn collect_answers<T>(
 /// count in time stands for one missing answer, so that the caller's wait ends in a timeout
 /// with the answers that came. When the request could not be published or the servers not
 /// counted, only the local clients are expected.
-pub(crate) async fn expected_acks(
+pub(crate) async fn expected_acks<E: fmt::Display>(
     nsp: String,
     published: impl std::future::Future<Output = Result<(), AdapterError>>,
-    servers: impl std::future::Future<Output = Result<usize, DriverError>>,
+    servers: impl std::future::Future<Output = Result<usize, E>>,
     mut counts: mpsc::UnboundedReceiver<u64>,
     local: usize,
     timeout: Duration,

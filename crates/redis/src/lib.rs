@@ -46,6 +46,7 @@
 pub mod adapter;
 pub mod classic;
 pub mod cluster;
+mod cluster_adapter;
 mod common;
 mod driver;
 pub mod emitter;

@@ -67,17 +67,16 @@ use ferrio::{Namespace, RemoteSocket as LocalRemoteSocket, Sid};
 use tokio::sync::mpsc;
 
 use crate::adapter::{
-    answer_payload, broadcast_with_ack_for_peer, collect_answers, expected_acks,
-    forward_client_acks, from_wire_socket, local_opts, payload_to_value, ready, request_name,
-    rooms_of, route_cluster_response, server_side_answer, to_wire_socket, value_to_payload,
-    wire_opts, Pending, PendingRequests, DEFAULT_ACK_TIMEOUT,
+    local_opts, payload_to_value, ready, route_cluster_response, value_to_payload, wire_opts,
+    PendingRequests,
 };
 use crate::cluster::{
     generate_uid, ClusterBody, ClusterMessage, MessageType, ShardedChannels, SubscriptionMode,
 };
+use crate::cluster_adapter::{self, ClusterNode};
 use crate::driver::{DriverError, Incoming, RedisDriver};
 use crate::sharded_subscriber::ShardedSubscriber;
-use crate::{BroadcastFlags, BroadcastOptions, Packet, Value};
+use crate::{Packet, Value};
 
 /// Options of the [`RedisShardedAdapter`] (those of `createShardedAdapter` in Node).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,11 +181,55 @@ impl Drop for RedisShardedAdapter {
     }
 }
 
-impl Inner {
+impl ClusterNode for Inner {
+    fn nsp(&self) -> &str {
+        &self.nsp
+    }
+
     fn namespace(&self) -> Option<Arc<Namespace>> {
         self.ns.get().and_then(Weak::upgrade)
     }
 
+    fn handle(&self) -> &tokio::runtime::Handle {
+        &self.driver.handle
+    }
+
+    fn requests_timeout(&self) -> Duration {
+        self.config.requests_timeout
+    }
+
+    fn pending(&self) -> &Arc<PendingRequests<MessageType, ClusterBody>> {
+        &self.pending
+    }
+
+    fn publish_request(&self, body: ClusterBody) -> AdapterFuture<()> {
+        Box::pin(self.publish(body))
+    }
+
+    /// SPUBLISHes a response on `prefix#N#<requester>#`.
+    fn respond(&self, requester: &str, body: ClusterBody) {
+        match self.message(body).encode_sharded() {
+            Ok(payload) => self.driver.publisher.publish_detached_with(
+                "SPUBLISH",
+                self.channels.responses_to(requester),
+                payload,
+            ),
+            Err(e) => {
+                tracing::warn!(target: "ferrio_redis", nsp = %self.nsp, error = %e, "cannot encode response")
+            }
+        }
+    }
+
+    fn server_count(&self) -> AdapterFuture<usize> {
+        let count = self
+            .driver
+            .publisher
+            .numsub_with("SHARDNUMSUB", self.channels.main().to_owned());
+        Box::pin(async move { Ok(count.await?) })
+    }
+}
+
+impl Inner {
     fn message(&self, body: ClusterBody) -> ClusterMessage {
         ClusterMessage {
             uid: self.uid.clone(),
@@ -213,28 +256,6 @@ impl Inner {
                     .publish_with("SPUBLISH", channel, payload)
             });
         async move { Ok(publish?.await?) }
-    }
-
-    /// SPUBLISHes a response on `prefix#N#<requester>#`.
-    fn respond(&self, requester: &str, body: ClusterBody) {
-        match self.message(body).encode_sharded() {
-            Ok(payload) => self.driver.publisher.publish_detached_with(
-                "SPUBLISH",
-                self.channels.responses_to(requester),
-                payload,
-            ),
-            Err(e) => {
-                tracing::warn!(target: "ferrio_redis", nsp = %self.nsp, error = %e, "cannot encode response")
-            }
-        }
-    }
-
-    async fn server_count(&self) -> Result<usize, AdapterError> {
-        Ok(self
-            .driver
-            .publisher
-            .numsub_with("SHARDNUMSUB", self.channels.main().to_owned())
-            .await?)
     }
 
     /// Does `room` get a channel of its own (`shouldUseASeparateNamespace`)? Private rooms
@@ -275,7 +296,7 @@ impl Inner {
             }
         };
         if msg.channel == self.channels.own_responses() {
-            self.on_response(message.body);
+            route_cluster_response(&self.pending, message.body);
         } else {
             self.on_message(message);
         }
@@ -299,124 +320,8 @@ impl Inner {
                     ns.broadcast_local(value_to_payload(&packet.data), &local_opts(&opts, true));
                 }
             }
-            ClusterBody::Broadcast {
-                packet,
-                request_id: Some(request_id),
-                opts,
-            } => self.on_broadcast_with_ack(&ns, from, request_id, packet, opts),
-            ClusterBody::SocketsJoin { opts, rooms } => {
-                ns.add_sockets_local(&local_opts(&opts, false), &rooms_of(&rooms))
-            }
-            ClusterBody::SocketsLeave { opts, rooms } => {
-                ns.del_sockets_local(&local_opts(&opts, false), &rooms_of(&rooms))
-            }
-            ClusterBody::DisconnectSockets { opts, close } => {
-                ns.disconnect_sockets_local(&local_opts(&opts, false), close)
-            }
-            ClusterBody::FetchSockets { opts, request_id } => {
-                let sockets = ns
-                    .fetch_sockets_local(&local_opts(&opts, false))
-                    .iter()
-                    .map(to_wire_socket)
-                    .collect();
-                self.respond(
-                    &from,
-                    ClusterBody::FetchSocketsResponse {
-                        request_id,
-                        sockets,
-                    },
-                );
-            }
-            ClusterBody::ServerSideEmit { request_id, packet } => {
-                let answer =
-                    ns.server_side_emit_local(value_to_payload(&packet), request_id.is_some());
-                if let (Some(request_id), Some(answer)) = (request_id, answer) {
-                    let me = self.clone();
-                    let wait = self.config.requests_timeout;
-                    self.driver.handle.spawn(async move {
-                        let packet = server_side_answer(answer, wait).await;
-                        me.respond(
-                            &from,
-                            ClusterBody::ServerSideEmitResponse { request_id, packet },
-                        );
-                    });
-                }
-            }
-            // Responses may come this way too (Node's `onMessage` forwards them).
-            body if body.is_response() => self.on_response(body),
-            _ => {} // heartbeats and ADAPTER_CLOSE: WithHeartbeat adapters only
+            body => cluster_adapter::on_message(self, &ns, from, body),
         }
-    }
-
-    fn on_broadcast_with_ack(
-        self: &Arc<Self>,
-        ns: &Arc<Namespace>,
-        from: String,
-        request_id: String,
-        packet: Packet,
-        opts: BroadcastOptions,
-    ) {
-        let wait = opts
-            .flags
-            .as_ref()
-            .and_then(BroadcastFlags::timeout)
-            .map(Duration::from_millis)
-            .unwrap_or(self.config.requests_timeout);
-        let (count, rx) = broadcast_with_ack_for_peer(ns, &packet, &opts, wait);
-        self.respond(
-            &from,
-            ClusterBody::BroadcastClientCount {
-                request_id: request_id.clone(),
-                client_count: count as u64,
-            },
-        );
-        if count == 0 {
-            return;
-        }
-        let me = self.clone();
-        self.driver
-            .handle
-            .spawn(forward_client_acks(rx, count, wait, move |packet| {
-                me.respond(
-                    &from,
-                    ClusterBody::BroadcastAck {
-                        request_id: request_id.clone(),
-                        packet,
-                    },
-                );
-            }));
-    }
-
-    fn on_response(&self, body: ClusterBody) {
-        route_cluster_response(&self.pending, body);
-    }
-
-    // ---- outgoing requests --------------------------------------------------------------
-
-    /// Publishes a request and collects the answers of the `servers - 1` other servers.
-    async fn collect(
-        &self,
-        kind: MessageType,
-        timeout: Duration,
-        make: impl FnOnce(String) -> ClusterBody,
-    ) -> Result<Vec<ClusterBody>, AdapterError> {
-        let servers = self.server_count().await?;
-        if servers <= 1 {
-            return Ok(Vec::new());
-        }
-        let request_id = generate_uid();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let _guard = self
-            .pending
-            .register(request_id.clone(), Pending::Collect { kind, tx });
-        self.publish(make(request_id)).await?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        collect_answers(&mut rx, servers - 1, deadline)
-            .await
-            .map_err(|got| {
-                tracing::debug!(target: "ferrio_redis", nsp = %self.nsp, ?kind, got, expected = servers - 1, "request timed out");
-                AdapterError::Timeout(request_name(kind))
-            })
     }
 }
 
@@ -492,46 +397,7 @@ impl Adapter for RedisShardedAdapter {
         id: u64,
         acks: mpsc::UnboundedSender<Payload>,
     ) -> AdapterFuture<usize> {
-        let value = (!opts.flags.local).then(|| payload_to_value(&data));
-        let local_count = local.broadcast_with_ack_local(data, opts, id, acks.clone());
-        let Some(Ok(value)) = value else {
-            return ready(local_count);
-        };
-        let inner = self.inner.clone();
-        let timeout = opts.flags.timeout.unwrap_or(DEFAULT_ACK_TIMEOUT);
-        let request_id = generate_uid();
-        let (counts_tx, counts) = mpsc::unbounded_channel();
-        // Late acks are dropped once the caller stopped waiting.
-        inner.pending.register_for(
-            &inner.driver.handle,
-            request_id.clone(),
-            Pending::Broadcast {
-                counts: counts_tx,
-                acks,
-            },
-            timeout + Duration::from_secs(1),
-        );
-        let mut wire = wire_opts(opts, true);
-        if let Some(f) = wire.flags.as_mut() {
-            f.set("timeout", Value::UInt(timeout.as_millis() as u64));
-        }
-        let published = inner.publish(ClusterBody::Broadcast {
-            packet: Packet::event(value, None),
-            request_id: Some(request_id.clone()),
-            opts: wire,
-        });
-        let servers = inner
-            .driver
-            .publisher
-            .numsub_with("SHARDNUMSUB", inner.channels.main().to_owned());
-        Box::pin(expected_acks(
-            inner.nsp.clone(),
-            published,
-            servers,
-            counts,
-            local_count,
-            timeout,
-        ))
+        cluster_adapter::broadcast_with_ack(&self.inner, local, data, opts, id, acks)
     }
 
     fn fetch_sockets(
@@ -539,33 +405,7 @@ impl Adapter for RedisShardedAdapter {
         local: &Arc<Namespace>,
         opts: &LocalOptions,
     ) -> AdapterFuture<Vec<LocalRemoteSocket>> {
-        let mut sockets = local.fetch_sockets_local(opts);
-        if opts.flags.local {
-            return ready(sockets);
-        }
-        let inner = self.inner.clone();
-        let ns = local.clone();
-        let wire = wire_opts(opts, true);
-        let timeout = opts.flags.timeout.unwrap_or(inner.config.requests_timeout);
-        Box::pin(async move {
-            let answers = inner
-                .collect(MessageType::FetchSockets, timeout, |request_id| {
-                    ClusterBody::FetchSockets {
-                        opts: wire,
-                        request_id,
-                    }
-                })
-                .await?;
-            for a in answers {
-                if let ClusterBody::FetchSocketsResponse {
-                    sockets: remote, ..
-                } = a
-                {
-                    sockets.extend(remote.into_iter().filter_map(|s| from_wire_socket(&ns, s)));
-                }
-            }
-            Ok(sockets)
-        })
+        cluster_adapter::fetch_sockets(&self.inner, local, opts)
     }
 
     fn add_sockets(
@@ -626,45 +466,10 @@ impl Adapter for RedisShardedAdapter {
         data: Payload,
         with_ack: bool,
     ) -> AdapterFuture<Vec<Payload>> {
-        let packet = match payload_to_value(&data) {
-            Ok(v) => v,
-            Err(e) => return Box::pin(std::future::ready(Err(e))),
-        };
-        if !with_ack {
-            let published = self.inner.publish(ClusterBody::ServerSideEmit {
-                request_id: None,
-                packet,
-            });
-            return Box::pin(async move {
-                published.await?;
-                Ok(Vec::new())
-            });
-        }
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            let timeout = inner.config.requests_timeout;
-            let answers = inner
-                .collect(MessageType::ServerSideEmit, timeout, |request_id| {
-                    ClusterBody::ServerSideEmit {
-                        request_id: Some(request_id),
-                        packet,
-                    }
-                })
-                .await?;
-            Ok(answers
-                .iter()
-                .filter_map(|a| match a {
-                    ClusterBody::ServerSideEmitResponse { packet, .. } => {
-                        Some(answer_payload(packet))
-                    }
-                    _ => None,
-                })
-                .collect())
-        })
+        cluster_adapter::server_side_emit(&self.inner, data, with_ack)
     }
 
     fn server_count(&self) -> AdapterFuture<usize> {
-        let inner = self.inner.clone();
-        Box::pin(async move { inner.server_count().await })
+        ClusterNode::server_count(&*self.inner)
     }
 }

@@ -71,18 +71,17 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::adapter::{
-    answer_payload, broadcast_with_ack_for_peer, collect_answers, err, expected_acks,
-    forward_client_acks, from_wire_socket, local_opts, payload_to_value, ready, request_name,
-    rooms_of, route_cluster_response, server_side_answer, to_wire_socket, value_to_payload,
-    wire_opts, Pending, PendingRequests,
+    err, local_opts, payload_to_value, ready, rooms_of, route_cluster_response, value_to_payload,
+    wire_opts, PendingRequests,
 };
 use crate::cluster::{generate_uid, ClusterBody, ClusterMessage, MessageType};
+use crate::cluster_adapter::{self, ClusterNode};
 use crate::driver::{DriverError, Incoming, RedisDriver};
 use crate::streams::{
     entry_fields, missed_packet, stream_for, SessionRecord, StreamId, StreamsChannels,
     RESTORE_SESSION_MAX_XRANGE_CALLS,
 };
-use crate::{BroadcastFlags, BroadcastOptions, Packet, Value};
+use crate::{Packet, Value};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -788,13 +787,56 @@ impl Drop for RedisStreamsAdapter {
     }
 }
 
-impl Inner {
-    fn uid(&self) -> &str {
-        self.channels.uid()
+impl ClusterNode for Inner {
+    fn nsp(&self) -> &str {
+        &self.nsp
     }
 
     fn namespace(&self) -> Option<Arc<Namespace>> {
         self.ns.get().and_then(Weak::upgrade)
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        &self.shared.driver.handle
+    }
+
+    fn requests_timeout(&self) -> Duration {
+        self.shared.config.requests_timeout
+    }
+
+    fn pending(&self) -> &Arc<PendingRequests<MessageType, ClusterBody>> {
+        &self.pending
+    }
+
+    fn publish_request(&self, body: ClusterBody) -> AdapterFuture<()> {
+        Box::pin(self.publish(body))
+    }
+
+    /// Publishes a response on `prefix#nsp#<requester>#`.
+    fn respond(&self, requester: &str, body: ClusterBody) {
+        match self.message(body).encode_msgpack() {
+            Ok(payload) => self
+                .driver()
+                .publisher
+                .publish_detached(self.channels.responses_to(requester), payload),
+            Err(e) => {
+                tracing::warn!(target: "ferrio_redis", nsp = %self.nsp, error = %e, "cannot encode response")
+            }
+        }
+    }
+
+    fn server_count(&self) -> AdapterFuture<usize> {
+        let count = self
+            .driver()
+            .publisher
+            .numsub(self.channels.public().to_owned());
+        Box::pin(async move { Ok(count.await?) })
+    }
+}
+
+impl Inner {
+    fn uid(&self) -> &str {
+        self.channels.uid()
     }
 
     fn driver(&self) -> &RedisDriver {
@@ -869,7 +911,7 @@ impl Inner {
     }
 
     /// Publishes a request (msgpack of the whole message) on `prefix#nsp#`.
-    fn publish_request(
+    fn publish(
         &self,
         body: ClusterBody,
     ) -> impl std::future::Future<Output = Result<(), AdapterError>> + Send + 'static {
@@ -885,27 +927,6 @@ impl Inner {
         async move { Ok(publish?.await?) }
     }
 
-    /// Publishes a response on `prefix#nsp#<requester>#`.
-    fn respond(&self, requester: &str, body: ClusterBody) {
-        match self.message(body).encode_msgpack() {
-            Ok(payload) => self
-                .driver()
-                .publisher
-                .publish_detached(self.channels.responses_to(requester), payload),
-            Err(e) => {
-                tracing::warn!(target: "ferrio_redis", nsp = %self.nsp, error = %e, "cannot encode response")
-            }
-        }
-    }
-
-    async fn server_count(&self) -> Result<usize, AdapterError> {
-        Ok(self
-            .driver()
-            .publisher
-            .numsub(self.channels.public().to_owned())
-            .await?)
-    }
-
     // ---- incoming ---------------------------------------------------------------------
 
     /// A message from the stream (with its entry id) or from Pub/Sub.
@@ -914,7 +935,7 @@ impl Inner {
             return;
         }
         if msg.body.is_response() {
-            self.on_response(msg.body);
+            route_cluster_response(&self.pending, msg.body);
             return;
         }
         let Some(ns) = self.namespace() else {
@@ -933,125 +954,8 @@ impl Inner {
                     offset.as_deref(),
                 );
             }
-            ClusterBody::Broadcast {
-                packet,
-                request_id: Some(request_id),
-                opts,
-            } => self.on_broadcast_with_ack(&ns, msg.uid, request_id, packet, opts),
-            ClusterBody::SocketsJoin { opts, rooms } => {
-                ns.add_sockets_local(&local_opts(&opts, false), &rooms_of(&rooms))
-            }
-            ClusterBody::SocketsLeave { opts, rooms } => {
-                ns.del_sockets_local(&local_opts(&opts, false), &rooms_of(&rooms))
-            }
-            ClusterBody::DisconnectSockets { opts, close } => {
-                ns.disconnect_sockets_local(&local_opts(&opts, false), close)
-            }
-            ClusterBody::FetchSockets { opts, request_id } => {
-                let sockets = ns
-                    .fetch_sockets_local(&local_opts(&opts, false))
-                    .iter()
-                    .map(to_wire_socket)
-                    .collect();
-                self.respond(
-                    &msg.uid,
-                    ClusterBody::FetchSocketsResponse {
-                        request_id,
-                        sockets,
-                    },
-                );
-            }
-            ClusterBody::ServerSideEmit { request_id, packet } => {
-                let answer =
-                    ns.server_side_emit_local(value_to_payload(&packet), request_id.is_some());
-                if let (Some(request_id), Some(answer)) = (request_id, answer) {
-                    // The first listener's answer; with no listener (or none in time) an answer
-                    // without argument, at once, rather than letting the requester time out (as
-                    // the other Ferrio adapters do; Node would not answer).
-                    let me = self.clone();
-                    let wait = self.shared.config.requests_timeout;
-                    self.driver().handle.spawn(async move {
-                        let packet = server_side_answer(answer, wait).await;
-                        me.respond(
-                            &msg.uid,
-                            ClusterBody::ServerSideEmitResponse { request_id, packet },
-                        );
-                    });
-                }
-            }
-            _ => {}
+            body => cluster_adapter::on_message(self, &ns, msg.uid, body),
         }
-    }
-
-    fn on_broadcast_with_ack(
-        self: &Arc<Self>,
-        ns: &Arc<Namespace>,
-        requester: String,
-        request_id: String,
-        packet: Packet,
-        opts: BroadcastOptions,
-    ) {
-        let wait = opts
-            .flags
-            .as_ref()
-            .and_then(BroadcastFlags::timeout)
-            .map(Duration::from_millis)
-            .unwrap_or(ferrio::DEFAULT_ACK_TIMEOUT);
-        let (count, rx) = broadcast_with_ack_for_peer(ns, &packet, &opts, wait);
-        self.respond(
-            &requester,
-            ClusterBody::BroadcastClientCount {
-                request_id: request_id.clone(),
-                client_count: count as u64,
-            },
-        );
-        if count == 0 {
-            return;
-        }
-        let me = self.clone();
-        self.driver()
-            .handle
-            .spawn(forward_client_acks(rx, count, wait, move |packet| {
-                me.respond(
-                    &requester,
-                    ClusterBody::BroadcastAck {
-                        request_id: request_id.clone(),
-                        packet,
-                    },
-                );
-            }));
-    }
-
-    fn on_response(&self, body: ClusterBody) {
-        route_cluster_response(&self.pending, body);
-    }
-
-    // ---- outgoing requests --------------------------------------------------------------
-
-    /// Publishes a request and collects the answers of the `servers - 1` other servers.
-    async fn collect(
-        &self,
-        kind: MessageType,
-        wait: Duration,
-        make: impl FnOnce(String) -> ClusterBody,
-    ) -> Result<Vec<ClusterBody>, AdapterError> {
-        let servers = self.server_count().await?;
-        if servers <= 1 {
-            return Ok(Vec::new());
-        }
-        let request_id = generate_uid();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let _guard = self
-            .pending
-            .register(request_id.clone(), Pending::Collect { kind, tx });
-        self.publish_request(make(request_id)).await?;
-        let deadline = tokio::time::Instant::now() + wait;
-        collect_answers(&mut rx, servers - 1, deadline)
-            .await
-            .map_err(|got| {
-                tracing::debug!(target: "ferrio_redis", nsp = %self.nsp, ?kind, got, expected = servers - 1, "request timed out");
-                AdapterError::Timeout(request_name(kind))
-            })
     }
 
     // ---- recovery -----------------------------------------------------------------------
@@ -1227,50 +1131,7 @@ impl Adapter for RedisStreamsAdapter {
         id: u64,
         acks: mpsc::UnboundedSender<Payload>,
     ) -> AdapterFuture<usize> {
-        let value = if opts.flags.local {
-            None
-        } else {
-            Some(payload_to_value(&data))
-        };
-        let local_count = local.broadcast_with_ack_local(data, opts, id, acks.clone());
-        let Some(Ok(value)) = value else {
-            return ready(local_count);
-        };
-        let inner = self.inner.clone();
-        let timeout = opts.flags.timeout.unwrap_or(ferrio::DEFAULT_ACK_TIMEOUT);
-        let request_id = generate_uid();
-        let (counts_tx, counts) = mpsc::unbounded_channel();
-        // Late acks are dropped once the caller stopped waiting.
-        inner.pending.register_for(
-            &inner.driver().handle,
-            request_id.clone(),
-            Pending::Broadcast {
-                counts: counts_tx,
-                acks,
-            },
-            timeout + Duration::from_secs(1),
-        );
-        let mut wire = wire_opts(opts, true);
-        if let Some(f) = wire.flags.as_mut() {
-            f.set("timeout", Value::UInt(timeout.as_millis() as u64));
-        }
-        let published = inner.publish_request(ClusterBody::Broadcast {
-            packet: Packet::event(value, None),
-            request_id: Some(request_id),
-            opts: wire,
-        });
-        let servers = inner
-            .driver()
-            .publisher
-            .numsub(inner.channels.public().to_owned());
-        Box::pin(expected_acks(
-            inner.nsp.clone(),
-            published,
-            servers,
-            counts,
-            local_count,
-            timeout,
-        ))
+        cluster_adapter::broadcast_with_ack(&self.inner, local, data, opts, id, acks)
     }
 
     fn fetch_sockets(
@@ -1278,36 +1139,7 @@ impl Adapter for RedisStreamsAdapter {
         local: &Arc<Namespace>,
         opts: &LocalOptions,
     ) -> AdapterFuture<Vec<LocalRemoteSocket>> {
-        let mut sockets = local.fetch_sockets_local(opts);
-        if opts.flags.local {
-            return ready(sockets);
-        }
-        let inner = self.inner.clone();
-        let ns = local.clone();
-        let wire = wire_opts(opts, true);
-        let wait = opts
-            .flags
-            .timeout
-            .unwrap_or(inner.shared.config.requests_timeout);
-        Box::pin(async move {
-            let answers = inner
-                .collect(MessageType::FetchSockets, wait, |request_id| {
-                    ClusterBody::FetchSockets {
-                        opts: wire,
-                        request_id,
-                    }
-                })
-                .await?;
-            for a in answers {
-                if let ClusterBody::FetchSocketsResponse {
-                    sockets: remote, ..
-                } = a
-                {
-                    sockets.extend(remote.into_iter().filter_map(|s| from_wire_socket(&ns, s)));
-                }
-            }
-            Ok(sockets)
-        })
+        cluster_adapter::fetch_sockets(&self.inner, local, opts)
     }
 
     fn add_sockets(
@@ -1388,46 +1220,11 @@ impl Adapter for RedisStreamsAdapter {
         data: Payload,
         with_ack: bool,
     ) -> AdapterFuture<Vec<Payload>> {
-        let packet = match payload_to_value(&data) {
-            Ok(v) => v,
-            Err(e) => return err(e),
-        };
-        if !with_ack {
-            let published = self.inner.publish_request(ClusterBody::ServerSideEmit {
-                request_id: None,
-                packet,
-            });
-            return Box::pin(async move {
-                published.await?;
-                Ok(Vec::new())
-            });
-        }
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            let wait = inner.shared.config.requests_timeout;
-            let answers = inner
-                .collect(MessageType::ServerSideEmit, wait, |request_id| {
-                    ClusterBody::ServerSideEmit {
-                        request_id: Some(request_id),
-                        packet,
-                    }
-                })
-                .await?;
-            Ok(answers
-                .iter()
-                .filter_map(|a| match a {
-                    ClusterBody::ServerSideEmitResponse { packet, .. } => {
-                        Some(answer_payload(packet))
-                    }
-                    _ => None,
-                })
-                .collect())
-        })
+        cluster_adapter::server_side_emit(&self.inner, data, with_ack)
     }
 
     fn server_count(&self) -> AdapterFuture<usize> {
-        let inner = self.inner.clone();
-        Box::pin(async move { inner.server_count().await })
+        ClusterNode::server_count(&*self.inner)
     }
 
     fn assigns_offsets(&self) -> bool {
