@@ -640,7 +640,7 @@ async fn fan_out(p: &Params, pace: Pace, addr_b: Option<SocketAddr>) -> Outcome 
                     for _ in in_flight..w as u64 {
                         push(&fan, &mut msg, seq);
                         seq += 1;
-                        sender.feed(msg.as_str().to_owned()).await?;
+                        sender.feed(msg.as_str());
                     }
                     sender.flush().await?;
                     tokio::select! {
@@ -654,7 +654,7 @@ async fn fan_out(p: &Params, pace: Pace, addr_b: Option<SocketAddr>) -> Outcome 
                         _ = sleep_until(next_send) => {
                             push(&fan, &mut msg, seq);
                             seq += 1;
-                            sender.send(msg.as_str().to_owned()).await?;
+                            sender.send(msg.as_str()).await?;
                             next_send += secs(1.0 / hz.max(0.001));
                         }
                         r = sender.next_sio() => { r?; }
