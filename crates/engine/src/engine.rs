@@ -65,6 +65,8 @@ pub(crate) struct Inner<H: EngineHandler> {
     pub(crate) tasks: Arc<AtomicUsize>,
     /// [`Engine::close`] was called: handshakes are refused.
     closing: std::sync::atomic::AtomicBool,
+    /// Wakes [`Engine::closing`] when `closing` is set.
+    closing_started: tokio::sync::Notify,
 }
 
 /// Counts a task of the engine while it lives (see [`Engine::task_count`]).
@@ -239,6 +241,7 @@ impl<H: EngineHandler> Engine<H> {
             sessions: RwLock::new(crate::SidMap::default()),
             tasks: Arc::new(AtomicUsize::new(0)),
             closing: std::sync::atomic::AtomicBool::new(false),
+            closing_started: tokio::sync::Notify::new(),
         }))
     }
 
@@ -300,6 +303,7 @@ impl<H: EngineHandler> Engine<H> {
     /// handshakes the same way), and a session a handshake opened meanwhile is closed too.
     pub async fn close(&self, deadline: std::time::Duration) {
         self.0.closing.store(true, Ordering::Release);
+        self.0.closing_started.notify_waiters();
         let sockets: Vec<_> = match self.0.sessions.read() {
             Ok(s) => s.values().cloned().collect(),
             Err(_) => return,
@@ -335,6 +339,20 @@ impl<H: EngineHandler> Engine<H> {
     /// Whether [`Engine::close`] was called.
     pub fn is_closing(&self) -> bool {
         self.0.closing.load(Ordering::Acquire)
+    }
+
+    /// Resolves once [`Engine::close`] was called (at once if it was): the shutdown signal
+    /// for [`serve_with_shutdown`](crate::serve_with_shutdown).
+    pub async fn closing(&self) {
+        loop {
+            let started = self.0.closing_started.notified();
+            tokio::pin!(started);
+            started.as_mut().enable();
+            if self.is_closing() {
+                return;
+            }
+            started.await;
+        }
     }
 
     /// Answers one HTTP request under the engine's path.

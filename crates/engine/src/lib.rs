@@ -66,7 +66,7 @@ pub use config::{
 pub use engine::{Engine, EngineHandler, Message, RemoteAddr};
 pub use error::{CloseReason, ErrorCode, SendError};
 pub use packet::{DecodeError, Frame, Packet, PacketType, ProtocolVersion};
-pub use service::{serve, EngineLayer, EngineService, NotFound, ResponseBody};
+pub use service::{serve, serve_with_shutdown, EngineLayer, EngineService, NotFound, ResponseBody};
 pub use sid::{BuildSidHasher, InvalidSid, Sid, SidHasher, SidMap, SidSet};
 pub use socket::{RequestInfo, Socket, TransportKind, MAX_WRITE_PAUSE};
 pub use str::Str;

@@ -237,8 +237,60 @@ where
     ResBody: Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    serve_with_shutdown(listener, service, std::future::pending()).await
+}
+
+/// [`serve`] until `shutdown` resolves: then the listener is closed (new connections are
+/// refused, the port is free again) and this returns `Ok(())`; the connections already
+/// accepted go on in their own tasks (an [`Engine::close`](crate::Engine::close) ends them).
+///
+/// ```no_run
+/// use ferrio_engine::{serve_with_shutdown, CloseReason, Engine, EngineConfig, EngineHandler, Message, Socket};
+/// use std::time::Duration;
+///
+/// struct Quiet;
+/// impl EngineHandler for Quiet {
+///     type Data = ();
+///     fn on_open(&self, _socket: &Socket) {}
+///     fn on_message(&self, _socket: &Socket, _message: Message) {}
+///     fn on_close(&self, _socket: &Socket, _reason: CloseReason) {}
+/// }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let engine = Engine::new(EngineConfig::default(), Quiet);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// let server = tokio::spawn(serve_with_shutdown(listener, engine.clone().into_service(), {
+///     let engine = engine.clone();
+///     async move { engine.closing().await }
+/// }));
+/// // … until it is time to stop (a signal, say):
+/// engine.close(Duration::from_secs(5)).await; // the listener is closed from the start
+/// server.await.expect("the server task")?;
+/// # Ok(()) }
+/// ```
+pub async fn serve_with_shutdown<S, ResBody>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    S: Service<Request<hyper::body::Incoming>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(shutdown);
     loop {
-        let (stream, addr) = match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, addr) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 // Out of file descriptors and the like: wait a little rather than spin.

@@ -569,10 +569,33 @@ impl SocketIo {
         )
     }
 
-    /// Serves on `addr` until the process ends.
+    /// Serves on `addr` until [`SocketIo::close`] is called: then the listener is closed (new
+    /// connections are refused and the port is free, as the reference's `io.close()` closes
+    /// its HTTP server) and this returns `Ok(())`, while `close` ends the connections.
+    ///
+    /// ```no_run
+    /// use ferrio::{SocketIo, SocketRef};
+    /// use std::time::Duration;
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let io = SocketIo::new();
+    /// io.ns("/", |_socket: SocketRef| async move {});
+    /// let server = tokio::spawn({
+    ///     let io = io.clone();
+    ///     async move { io.listen("0.0.0.0:3000").await }
+    /// });
+    /// // … until it is time to stop (a signal, say):
+    /// io.close(Duration::from_secs(5)).await; // clients get `server shutting down`
+    /// server.await.expect("the server task")?; // returned when close() began
+    /// # Ok(()) }
+    /// ```
     pub async fn listen(&self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        ferrio_engine::serve(listener, self.clone().into_service()).await
+        let engine = self.engine.clone();
+        ferrio_engine::serve_with_shutdown(listener, self.clone().into_service(), async move {
+            engine.closing().await
+        })
+        .await
     }
 
     /// Closes every connection (reason `server shutting down`, no DISCONNECT packet, as the

@@ -119,3 +119,49 @@ async fn close_refuses_new_handshakes_and_leaves_no_session_behind() {
         "only the slow client joined"
     );
 }
+
+/// `SocketIo::listen` owns its listener: like the reference's `io.close()`, which closes its
+/// HTTP server, `close()` closes it at once (new connections are refused, the port can be
+/// bound again) and `listen` returns, while the connected client is closed as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_closes_its_listener_when_close_starts() {
+    let io = SocketIo::new();
+    io.ns("/", |_socket: SocketRef| async {});
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = tokio::spawn({
+        let io = io.clone();
+        async move { io.listen(("127.0.0.1", port)).await }
+    });
+    // Wait until it accepts, then connect a client.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "listen() never accepted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut client = Client::connect(port, "/", None).await;
+    assert_eq!(io.stats().sockets(), 1);
+
+    io.close(Duration::from_secs(2)).await;
+    let returned = tokio::time::timeout(Duration::from_secs(2), server)
+        .await
+        .expect("listen() returned once close() began")
+        .unwrap();
+    assert!(returned.is_ok(), "listen() returned {returned:?}");
+    let refused = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+    assert!(refused.is_err(), "a connection after close() was accepted");
+    tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("the port is free again");
+    let closed = tokio::time::timeout(Duration::from_secs(2), async {
+        while client.recv().await != "<close>" {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the connected client got a close frame");
+    assert!(io.stats().is_idle(), "{:?}", io.stats());
+}
