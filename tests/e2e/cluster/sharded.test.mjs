@@ -2,16 +2,15 @@
 // SSUBSCRIBE, "dynamic" subscription mode) over the real Redis at 127.0.0.1:6379: three Ferrio
 // servers (REDIS_ADAPTER=sharded), then mixed clusters with the Node.js reference running
 // node-sharded-server.mjs, each scenario started from a Node client and from a Ferrio client.
-//
-// Layout: servers 0, 1, 2; clients a (server 0), b (server 1), c (server 2), d (server 1).
-// a, b and c are in the room; d is not.
+// The scenarios are those of lib/cluster-scenarios.mjs.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { startServer } from "../lib/server.mjs";
 import { REDIS_URL, join, redisCommand, referenceAvailable, referenceDir, silent } from "../lib/cluster.mjs";
-import { ClientPool, normalizeBinary, sleep, until } from "../lib/sio-util.mjs";
+import { ClientPool, sleep, until } from "../lib/sio-util.mjs";
+import { clusterScenarios } from "../lib/cluster-scenarios.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const skipMixed = !referenceAvailable() && !process.env.CI && "Node reference server not installed (FERRIO_REFERENCE_DIR)";
@@ -67,77 +66,13 @@ async function startShardedCluster(kinds) {
   };
 }
 
-let roomSeq = 0;
-
-function shardedScenarios(title, kinds, { origin = "a", skip = false } = {}) {
-  describe(title, { skip }, () => {
-    let cluster;
-    const c = {};
-    const room = `sh-${process.pid}-${++roomSeq}`;
-    const others = () => ["a", "b", "c", "d"].filter((n) => n !== origin);
-
-    before(async () => {
-      cluster = await startShardedCluster(kinds);
-      for (const [name, server] of [["a", 0], ["b", 1], ["c", 2], ["d", 1]]) {
-        c[name] = await cluster.connect(server);
-        c[name].on("ping-ev", (cb) => cb(`pong-${name}`));
-      }
-      for (const n of ["a", "b", "c"]) await join(c[n], room);
-      // "dynamic" mode: every server subscribes the room's own channel.
-      await until(async () => (await shardNumSub(`socket.io#/#${room}#`)) === 3, 3000, "room channel on 3 servers");
-    });
-
-    after(async () => {
-      await cluster?.stop();
-    });
-
-    test("a room broadcast (with binary) reaches the room on every server, once", async () => {
-      const bin = Buffer.from([1, 2, 3]);
-      c[origin].emit("to-room", room, "room-ev", 1, { x: "y" }, bin);
-      for (const n of ["a", "b", "c"]) {
-        assert.deepEqual(normalizeBinary(await c[n].inbox.next("room-ev")), [1, { x: "y" }, bin], `client ${n}`);
-      }
-      await silent(c.d, "room-ev");
-      for (const n of ["a", "b", "c"]) assert.equal(c[n].inbox.seen("room-ev").length, 1, `client ${n}`);
-    });
-
-    test("broadcast (except the sender's room) reaches every other client, not the sender", async () => {
-      c[origin].emit("broadcast", "bc-ev", "hi");
-      for (const n of others()) assert.deepEqual(await c[n].inbox.next("bc-ev"), ["hi"], `client ${n}`);
-      await silent(c[origin], "bc-ev");
-      for (const n of others()) assert.equal(c[n].inbox.seen("bc-ev").length, 1, `client ${n}`);
-    });
-
-    test("a broadcast with acks counts and collects every client of the room", async () => {
-      const res = await c[origin].timeout(5000).emitWithAck("ask-room", room, "ping-ev");
-      assert.equal(res.ok, true, JSON.stringify(res));
-      assert.deepEqual([...res.responses].sort(), ["pong-a", "pong-b", "pong-c"]);
-    });
-
-    test("a broadcast with acks to an empty room ends at once with no answer", async () => {
-      const started = Date.now();
-      const res = await c[origin].timeout(5000).emitWithAck("ask-room", `${room}-empty`, "ping-ev");
-      assert.deepEqual(res, { ok: true, responses: [] });
-      assert.ok(Date.now() - started < 900, `took ${Date.now() - started} ms`);
-    });
-
-    test("fetchSockets counts the clients of every server, from every server", async () => {
-      for (const n of ["a", "b", "c"]) {
-        assert.equal(await c[n].timeout(6000).emitWithAck("count"), 4, `count from ${n}`);
-      }
-    });
-
-    test("a client that leaves the room stops getting its broadcasts", async () => {
-      const e = await cluster.connect(2);
-      await join(e, room);
-      assert.equal(await c[origin].timeout(6000).emitWithAck("count"), 5);
-      await e.timeout(3000).emitWithAck("leave", room);
-      c[origin].emit("to-room", room, "after-leave", 1);
-      for (const n of ["a", "b", "c"]) await c[n].inbox.next("after-leave");
-      await silent(e, "after-leave", 200);
-      e.disconnect();
-      await until(async () => (await c[origin].timeout(6000).emitWithAck("count")) === 4, 4000, "count 4");
-    });
+/** The shared scenarios on a sharded cluster: "dynamic" mode, every server subscribes the room's channel. */
+function shardedScenarios(title, kinds, opts = {}) {
+  clusterScenarios(title, kinds, {
+    ...opts,
+    start: startShardedCluster,
+    ready: (room) =>
+      until(async () => (await shardNumSub(`socket.io#/#${room}#`)) === 3, 3000, "room channel on 3 servers"),
   });
 }
 
