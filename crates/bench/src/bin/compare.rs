@@ -167,6 +167,8 @@ struct Opts {
     cluster: bool,
     cluster_only: bool,
     redis_url: Option<String>,
+    /// Rounds of the single-server scenarios, the servers taking turns in each.
+    rounds: usize,
     gen_args: Vec<String>,
 }
 
@@ -179,6 +181,7 @@ fn parse() -> Result<Opts, String> {
         cluster: true,
         cluster_only: false,
         redis_url: None,
+        rounds: 1,
         gen_args: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -200,12 +203,22 @@ fn parse() -> Result<Opts, String> {
                 }
             }
             "--out" => o.out = Some(args.next().ok_or("--out needs a value")?.into()),
+            "--rounds" => {
+                o.rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n >= 1)
+                    .ok_or("--rounds needs a number from 1")?;
+            }
             "--" => o.gen_args.extend(args.by_ref()),
             "-h" | "--help" => {
                 println!(
                     "usage: compare [--smoke] [--servers ferrio,socketioxide,node] [--out FILE] \
-                     [--no-build] [--no-cluster | --cluster-only] [--redis-url URL] \
-                     [-- generator options (see ferrio-bench --help)]"
+                     [--rounds N] [--no-build] [--no-cluster | --cluster-only] [--redis-url URL] \
+                     [-- generator options (see ferrio-bench --help)]\n\
+                     --rounds N: the single-server scenarios N times, the servers taking turns; \
+                     the table shows each figure's median (a drift of the machine then hits \
+                     every server alike)"
                 );
                 std::process::exit(0);
             }
@@ -451,6 +464,59 @@ fn run_generator(mut g: Command, name: &str) -> bool {
 }
 
 /// Adds the generator's JSON lines (one object per scenario) to `per`.
+/// Counts that must stay 0: over rounds, the largest is kept, not the median.
+const FAILURE_COUNTS: &[&str] = &[
+    "lost",
+    "duplicated",
+    "out_of_order",
+    "dropped",
+    "connect_failed",
+    "join_failed",
+    "client_errors",
+    "failed",
+];
+
+/// Per server and scenario, each numeric figure's median over the rounds (the upper middle
+/// one for an even count; the largest for [`FAILURE_COUNTS`]); other fields from the first
+/// round.
+fn median_of(
+    rounds: &[BTreeMap<String, BTreeMap<String, Value>>],
+) -> BTreeMap<String, BTreeMap<String, Value>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    let Some(first) = rounds.first() else {
+        return out;
+    };
+    for (server, scenarios) in first {
+        for (sc, v) in scenarios {
+            let mut merged = v.clone();
+            if let Value::Object(fields) = &mut merged {
+                for (key, field) in fields.iter_mut() {
+                    if !field.is_number() {
+                        continue;
+                    }
+                    let mut all: Vec<f64> = rounds
+                        .iter()
+                        .filter_map(|r| r.get(server)?.get(sc)?.get(key)?.as_f64())
+                        .collect();
+                    all.sort_by(f64::total_cmp);
+                    let pick = if FAILURE_COUNTS.contains(&key.as_str()) {
+                        all.len().saturating_sub(1)
+                    } else {
+                        all.len() / 2
+                    };
+                    if let Some(m) = all.get(pick) {
+                        *field = serde_json::json!(m);
+                    }
+                }
+            }
+            out.entry(server.clone())
+                .or_default()
+                .insert(sc.clone(), merged);
+        }
+    }
+    out
+}
+
 fn read_results(json: &Path, per: &mut BTreeMap<String, Value>) {
     let text = std::fs::read_to_string(json).unwrap_or_default();
     for line in text.lines() {
@@ -547,42 +613,61 @@ fn main() -> ExitCode {
     } else {
         &opts.servers[..]
     };
-    for (i, name) in single_server.iter().enumerate() {
-        let cmd = match server_command(name, &root, &release, &cargo, opts.build, pin) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("compare: SKIPPING {name}: {e}");
-                skipped.push((name.clone(), e.lines().next().unwrap_or("").to_owned()));
+    let mut rounds: Vec<BTreeMap<String, BTreeMap<String, Value>>> = Vec::new();
+    for round in 0..opts.rounds {
+        if opts.rounds > 1 {
+            eprintln!("compare: round {} of {}", round + 1, opts.rounds);
+        }
+        let mut this_round = BTreeMap::new();
+        for (i, name) in single_server.iter().enumerate() {
+            if skipped.iter().any(|(n, _)| n == name) {
                 continue;
             }
-        };
-        let port = free_port(3100 + 10 * i as u16);
-        let log = work.join(format!("{name}.stderr.log"));
-        eprintln!("compare: starting {name} on 127.0.0.1:{port}");
-        let server = match start(cmd, port, &log) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("compare: SKIPPING {name}: {e}");
-                skipped.push((name.clone(), e));
-                continue;
-            }
-        };
-        let json = work.join(format!("{name}.jsonl"));
-        let _ = std::fs::remove_file(&json);
-        let mut g = pinned("1", &generator, pin);
-        g.arg(if opts.smoke { "smoke" } else { "all" })
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(["--pid", &server.pid.to_string()])
-            .args(["--label", name])
-            .arg("--json")
-            .arg(&json)
-            .args(&opts.gen_args);
-        failed |= !run_generator(g, name);
-        drop(server);
-        read_results(&json, results.entry(name.clone()).or_default());
-        // Let the ports and the machine settle between servers.
-        std::thread::sleep(Duration::from_secs(2));
+            let cmd = match server_command(
+                name,
+                &root,
+                &release,
+                &cargo,
+                opts.build && round == 0,
+                pin,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("compare: SKIPPING {name}: {e}");
+                    skipped.push((name.clone(), e.lines().next().unwrap_or("").to_owned()));
+                    continue;
+                }
+            };
+            let port = free_port(3100 + 10 * i as u16);
+            let log = work.join(format!("{name}.stderr.log"));
+            eprintln!("compare: starting {name} on 127.0.0.1:{port}");
+            let server = match start(cmd, port, &log) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("compare: SKIPPING {name}: {e}");
+                    skipped.push((name.clone(), e));
+                    continue;
+                }
+            };
+            let json = work.join(format!("{name}.jsonl"));
+            let _ = std::fs::remove_file(&json);
+            let mut g = pinned("1", &generator, pin);
+            g.arg(if opts.smoke { "smoke" } else { "all" })
+                .args(["--addr", &format!("127.0.0.1:{port}")])
+                .args(["--pid", &server.pid.to_string()])
+                .args(["--label", name])
+                .arg("--json")
+                .arg(&json)
+                .args(&opts.gen_args);
+            failed |= !run_generator(g, name);
+            drop(server);
+            read_results(&json, this_round.entry(name.clone()).or_default());
+            // Let the ports and the machine settle between servers.
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        rounds.push(this_round);
     }
+    results.extend(median_of(&rounds));
 
     // The cluster scenarios: two servers of a kind joined by Redis.
     let cluster_servers: Vec<&String> = opts
@@ -706,8 +791,13 @@ fn main() -> ExitCode {
         .collect();
     println!();
     println!(
-        "Ferrio vs socketioxide vs Node ({}; servers on CPU 0, generator on CPU 1{})",
+        "Ferrio vs socketioxide vs Node ({}{}; servers on CPU 0, generator on CPU 1{})",
         if opts.smoke { "smoke" } else { "full" },
+        if opts.rounds > 1 {
+            format!(", medians of {} rounds", opts.rounds)
+        } else {
+            String::new()
+        },
         if pin { "" } else { " - NOT pinned" }
     );
     for (ri, r) in rows.iter().enumerate() {
@@ -765,6 +855,7 @@ fn main() -> ExitCode {
         "smoke": opts.smoke,
         "pinned": pin,
         "results": results,
+        "rounds": if rounds.len() > 1 { serde_json::to_value(&rounds).unwrap_or_default() } else { Value::Null },
         "kernel_floor": floors,
         "skipped": skipped.iter().map(|(n, w)| serde_json::json!({"server": n, "reason": w})).collect::<Vec<_>>(),
     });
