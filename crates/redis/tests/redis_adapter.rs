@@ -4,6 +4,8 @@
 //!
 //! The cluster tests with real Node.js servers are in `tests/e2e/cluster`.
 
+mod common;
+use common::{redis_up, URL};
 use ferrio::adapter::Adapter;
 use ferrio::parser::Payload;
 use ferrio::{SocketIo, SocketRef};
@@ -13,22 +15,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-const URL: &str = "redis://127.0.0.1:6379";
-
-async fn redis_up() -> bool {
-    let up = tokio::net::TcpStream::connect("127.0.0.1:6379")
-        .await
-        .is_ok();
-    if !up {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "Redis must run at 127.0.0.1:6379 in CI"
-        );
-        eprintln!("Redis is not running at 127.0.0.1:6379: test skipped");
-    }
-    up
-}
 
 fn unique_key() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);

@@ -7,6 +7,8 @@
 #[path = "../../ferrio/tests/support/mod.rs"]
 mod support;
 
+mod common;
+use common::{redis_up, URL};
 use ferrio::adapter::Adapter;
 use ferrio::parser::Payload;
 use ferrio::{SocketIo, SocketRef};
@@ -15,22 +17,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use support::Client;
-
-const URL: &str = "redis://127.0.0.1:6379";
-
-async fn redis_up() -> bool {
-    let up = tokio::net::TcpStream::connect("127.0.0.1:6379")
-        .await
-        .is_ok();
-    if !up {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "Redis must run at 127.0.0.1:6379 in CI"
-        );
-        eprintln!("Redis is not running at 127.0.0.1:6379: test skipped");
-    }
-    up
-}
 
 fn unique_prefix() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);

@@ -8,6 +8,8 @@
 #[path = "../../ferrio/tests/support/mod.rs"]
 mod support;
 
+mod common;
+use common::{redis_up, URL};
 use ferrio::parser::Payload;
 use ferrio::{RecoveryConfig, SocketIo, SocketRef};
 use ferrio_redis::streams::SessionRecord;
@@ -18,22 +20,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use support::Client;
 use tokio_tungstenite::tungstenite::Message;
-
-const URL: &str = "redis://127.0.0.1:6379";
-
-async fn redis_up() -> bool {
-    let up = tokio::net::TcpStream::connect("127.0.0.1:6379")
-        .await
-        .is_ok();
-    if !up {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "Redis must run at 127.0.0.1:6379 in CI"
-        );
-        eprintln!("Redis is not running at 127.0.0.1:6379: test skipped");
-    }
-    up
-}
 
 /// Stream, channel prefix and session key prefix of one test.
 fn config() -> RedisStreamsAdapterConfig {
