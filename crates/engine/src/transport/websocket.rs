@@ -273,179 +273,187 @@ async fn guarded<D, T>(
 }
 
 /// The session's driver: heartbeat, WebSocket I/O, upgrades, and the end of the session.
-pub(crate) async fn drive<H: EngineHandler>(
+///
+/// An `async` block rather than an `async fn`: an `async fn` keeps its arguments twice in its
+/// state (as arguments, and as the locals they are moved into), and this future lives as long
+/// as the session: the WebSocket alone is 192 bytes. The state is 1,672 bytes this way, 1,880
+/// as an `async fn` (`-Zprint-type-sizes`); its task, 1,920 bytes instead of 2,048.
+#[allow(clippy::manual_async_fn)] // on purpose: see above
+pub(crate) fn drive<H: EngineHandler>(
     engine: Engine<H>,
     socket: Socket<H::Data>,
     mut ws: Option<WsConn>,
     opened: Instant,
-) {
-    let config = &engine.0.config;
-    let shared = socket.0.clone();
-    let mut hb = Heartbeat::new(
-        socket.protocol(),
-        config.ping_interval,
-        config.ping_timeout,
-        opened.into_std(),
-    );
-    // The send queue is ours once the session is on WebSocket.
-    let mut consumer = match ws {
-        Some(_) => Some(shared.queue.consumer().lock().await),
-        None => None,
-    };
-    let mut upgrading: Option<Upgrading> = None;
-    let mut close_deadline: Option<Instant> = None;
-    // How the WebSocket ends: the close frame was sent already (the `1` close marker), the
-    // client sent one (answered with the same code), the client broke the framing rules (the
-    // code of `ws`), or a write was abandoned half way (dropped without a close frame).
-    let mut close_frame_sent = false;
-    let mut peer_close: Option<Option<u16>> = None;
-    let mut error_code: Option<u16> = None;
-    let mut stalled = false;
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let config = &engine.0.config;
+        let shared = socket.0.clone();
+        let mut hb = Heartbeat::new(
+            socket.protocol(),
+            config.ping_interval,
+            config.ping_timeout,
+            opened.into_std(),
+        );
+        // The send queue is ours once the session is on WebSocket.
+        let mut consumer = match ws {
+            Some(_) => Some(shared.queue.consumer().lock().await),
+            None => None,
+        };
+        let mut upgrading: Option<Upgrading> = None;
+        let mut close_deadline: Option<Instant> = None;
+        // How the WebSocket ends: the close frame was sent already (the `1` close marker), the
+        // client sent one (answered with the same code), the client broke the framing rules (the
+        // code of `ws`), or a write was abandoned half way (dropped without a close frame).
+        let mut close_frame_sent = false;
+        let mut peer_close: Option<Option<u16>> = None;
+        let mut error_code: Option<u16> = None;
+        let mut stalled = false;
 
-    // One timer for the heartbeat, reset only when its deadline moves: creating a timer per
-    // loop turn would register and cancel a timer-wheel entry for every frame written.
-    let hb_timer = sleep_until(Instant::from_std(hb.poll_timeout()));
-    tokio::pin!(hb_timer);
+        // One timer for the heartbeat, reset only when its deadline moves: creating a timer per
+        // loop turn would register and cancel a timer-wheel entry for every frame written.
+        let hb_timer = sleep_until(Instant::from_std(hb.poll_timeout()));
+        tokio::pin!(hb_timer);
 
-    while !socket.is_closed() {
-        let hb_at = Instant::from_std(hb.poll_timeout());
-        if hb_timer.deadline() != hb_at {
-            hb_timer.as_mut().reset(hb_at);
-        }
-        let upgrade_at = upgrading.as_ref().map(|u| u.deadline);
-        tokio::select! {
-            _ = &mut hb_timer => heartbeat_timeout(&mut hb, &socket),
-            _ = shared.wake.wait() => {
-                if shared.heartbeat_pending.swap(false, Ordering::AcqRel) {
-                    heartbeat_in(&mut hb, &socket);
-                }
-                let offer = shared.upgrade_offer.lock().ok().and_then(|mut o| o.take());
-                if let Some(offer) = offer {
-                    if ws.is_none() && upgrading.is_none()
-                        && shared.state.compare_exchange(POLLING, UPGRADING, Ordering::AcqRel, Ordering::Acquire).is_ok()
-                    {
-                        tracing::debug!(sid = %socket.id(), "upgrade started");
-                        upgrading = Some(Upgrading {
-                            conn: offer,
-                            state: Upgrade::AwaitingProbe,
-                            deadline: Instant::now() + config.upgrade_timeout,
-                        });
-                    } else {
-                        // A second WebSocket for this session: closed without a code.
-                        engine.spawn_counted(close_bounded(*offer, None));
-                    }
-                }
-                if ws.is_none() && shared.closing.load(Ordering::Acquire) && close_deadline.is_none() {
-                    close_deadline = Some(Instant::now() + config.polling_close_timeout);
-                }
+        while !socket.is_closed() {
+            let hb_at = Instant::from_std(hb.poll_timeout());
+            if hb_timer.deadline() != hb_at {
+                hb_timer.as_mut().reset(hb_at);
             }
-            msg = next_msg(ws.as_mut()) => {
-                let next = match msg {
-                    None => Next::Close(CloseReason::TransportClose),
-                    Some(Ok(WsMessage::Close(frame))) => {
-                        peer_close = Some(frame.map(|f| f.code));
-                        Next::Close(CloseReason::TransportClose)
+            let upgrade_at = upgrading.as_ref().map(|u| u.deadline);
+            tokio::select! {
+                _ = &mut hb_timer => heartbeat_timeout(&mut hb, &socket),
+                _ = shared.wake.wait() => {
+                    if shared.heartbeat_pending.swap(false, Ordering::AcqRel) {
+                        heartbeat_in(&mut hb, &socket);
                     }
-                    Some(Ok(WsMessage::Ping(p))) => {
-                        if let Some(w) = ws.as_mut() {
-                            w.feed_control(OpCode::Pong, &p);
+                    let offer = shared.upgrade_offer.lock().ok().and_then(|mut o| o.take());
+                    if let Some(offer) = offer {
+                        if ws.is_none() && upgrading.is_none()
+                            && shared.state.compare_exchange(POLLING, UPGRADING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                        {
+                            tracing::debug!(sid = %socket.id(), "upgrade started");
+                            upgrading = Some(Upgrading {
+                                conn: offer,
+                                state: Upgrade::AwaitingProbe,
+                                deadline: Instant::now() + config.upgrade_timeout,
+                            });
+                        } else {
+                            // A second WebSocket for this session: closed without a code.
+                            engine.spawn_counted(close_bounded(*offer, None));
                         }
-                        Next::Continue
                     }
-                    Some(Err(e)) => {
-                        tracing::debug!(sid = %socket.id(), error = %e, "WebSocket read error");
-                        error_code = Some(e.close_code());
-                        Next::Close(CloseReason::TransportError)
-                    }
-                    Some(Ok(m)) => match decode_ws(m, socket.protocol()) {
-                        Ok(Some(p)) => on_packet(&engine, &socket, p),
-                        Ok(None) => Next::Continue,
-                        Err(()) => Next::Close(CloseReason::ParseError),
-                    },
-                };
-                match next {
-                    Next::Continue => {}
-                    Next::Heartbeat => heartbeat_in(&mut hb, &socket),
-                    Next::Close(reason) => { socket.mark_closed(reason); }
-                }
-                // A pong to send.
-                if let Some(w) = ws.as_mut().filter(|w| w.has_output() && peer_close.is_none()) {
-                    match guarded(w.flush(), &socket, &mut hb, hb_timer.as_mut()).await {
-                        None => stalled = true,
-                        Some(Err(_)) => { socket.mark_closed(CloseReason::TransportError); }
-                        Some(Ok(())) => {}
+                    if ws.is_none() && shared.closing.load(Ordering::Acquire) && close_deadline.is_none() {
+                        close_deadline = Some(Instant::now() + config.polling_close_timeout);
                     }
                 }
-            }
-            item = next_item(consumer.is_some().then_some(&shared.queue)) => {
-                if let Some(w) = ws.as_mut() {
-                    let written = guarded(write_batch(w, &shared.queue, item), &socket, &mut hb, hb_timer.as_mut()).await;
-                    let Some(written) = written else {
-                        tracing::debug!(sid = %socket.id(), "closed while a write was stalled");
-                        stalled = true;
-                        continue;
+                msg = next_msg(ws.as_mut()) => {
+                    let next = match msg {
+                        None => Next::Close(CloseReason::TransportClose),
+                        Some(Ok(WsMessage::Close(frame))) => {
+                            peer_close = Some(frame.map(|f| f.code));
+                            Next::Close(CloseReason::TransportClose)
+                        }
+                        Some(Ok(WsMessage::Ping(p))) => {
+                            if let Some(w) = ws.as_mut() {
+                                w.feed_control(OpCode::Pong, &p);
+                            }
+                            Next::Continue
+                        }
+                        Some(Err(e)) => {
+                            tracing::debug!(sid = %socket.id(), error = %e, "WebSocket read error");
+                            error_code = Some(e.close_code());
+                            Next::Close(CloseReason::TransportError)
+                        }
+                        Some(Ok(m)) => match decode_ws(m, socket.protocol()) {
+                            Ok(Some(p)) => on_packet(&engine, &socket, p),
+                            Ok(None) => Next::Continue,
+                            Err(()) => Next::Close(CloseReason::ParseError),
+                        },
                     };
-                    socket.mark_flushed(written.as_ref().map_or(usize::MAX, |(_, n)| *n));
-                    match written.map(|(closed, _)| closed) {
-                        Ok(false) => {}
-                        Ok(true) => {
-                            close_frame_sent = true;
-                            socket.mark_closed(CloseReason::ForcedClose);
-                        }
-                        Err(e) => {
-                            tracing::debug!(sid = %socket.id(), error = %e, "WebSocket write error");
-                            socket.mark_closed(CloseReason::TransportError);
+                    match next {
+                        Next::Continue => {}
+                        Next::Heartbeat => heartbeat_in(&mut hb, &socket),
+                        Next::Close(reason) => { socket.mark_closed(reason); }
+                    }
+                    // A pong to send.
+                    if let Some(w) = ws.as_mut().filter(|w| w.has_output() && peer_close.is_none()) {
+                        match guarded(w.flush(), &socket, &mut hb, hb_timer.as_mut()).await {
+                            None => stalled = true,
+                            Some(Err(_)) => { socket.mark_closed(CloseReason::TransportError); }
+                            Some(Ok(())) => {}
                         }
                     }
                 }
-            }
-            msg = next_msg(upgrading.as_mut().map(|u| &mut *u.conn)) => {
-                let Some(up) = upgrading.take() else { continue };
-                match upgrade_step(&engine, &socket, up, msg).await {
-                    Upgraded::Pending(up) => upgrading = Some(up),
-                    Upgraded::Aborted => {}
-                    Upgraded::Complete(conn) => {
-                        let moved = [UPGRADING, PROBED].into_iter().any(|from| {
-                            shared.state.compare_exchange(from, WEBSOCKET, Ordering::AcqRel, Ordering::Acquire).is_ok()
-                        });
-                        if !moved {
-                            // The session closed meanwhile.
-                            close_bounded(*conn, None).await;
+                item = next_item(consumer.is_some().then_some(&shared.queue)) => {
+                    if let Some(w) = ws.as_mut() {
+                        let written = guarded(write_batch(w, &shared.queue, item), &socket, &mut hb, hb_timer.as_mut()).await;
+                        let Some(written) = written else {
+                            tracing::debug!(sid = %socket.id(), "closed while a write was stalled");
+                            stalled = true;
                             continue;
+                        };
+                        socket.mark_flushed(written.as_ref().map_or(usize::MAX, |(_, n)| *n));
+                        match written.map(|(closed, _)| closed) {
+                            Ok(false) => {}
+                            Ok(true) => {
+                                close_frame_sent = true;
+                                socket.mark_closed(CloseReason::ForcedClose);
+                            }
+                            Err(e) => {
+                                tracing::debug!(sid = %socket.id(), error = %e, "WebSocket write error");
+                                socket.mark_closed(CloseReason::TransportError);
+                            }
                         }
-                        shared.closed.notify_waiters();
-                        consumer = Some(shared.queue.consumer().lock().await);
-                        ws = Some(*conn);
-                        tracing::debug!(sid = %socket.id(), "upgraded to WebSocket");
                     }
                 }
-            }
-            _ = sleep_opt(upgrade_at) => {
-                if let Some(up) = upgrading.take() {
-                    tracing::debug!(sid = %socket.id(), "upgrade timed out");
-                    back_to_polling(&shared.state);
-                    close_bounded(*up.conn, None).await;
+                msg = next_msg(upgrading.as_mut().map(|u| &mut *u.conn)) => {
+                    let Some(up) = upgrading.take() else { continue };
+                    match upgrade_step(&engine, &socket, up, msg).await {
+                        Upgraded::Pending(up) => upgrading = Some(up),
+                        Upgraded::Aborted => {}
+                        Upgraded::Complete(conn) => {
+                            let moved = [UPGRADING, PROBED].into_iter().any(|from| {
+                                shared.state.compare_exchange(from, WEBSOCKET, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                            });
+                            if !moved {
+                                // The session closed meanwhile.
+                                close_bounded(*conn, None).await;
+                                continue;
+                            }
+                            shared.closed.notify_waiters();
+                            consumer = Some(shared.queue.consumer().lock().await);
+                            ws = Some(*conn);
+                            tracing::debug!(sid = %socket.id(), "upgraded to WebSocket");
+                        }
+                    }
                 }
-            }
-            _ = sleep_opt(close_deadline) => {
-                socket.mark_closed(CloseReason::ForcedClose);
+                _ = sleep_opt(upgrade_at) => {
+                    if let Some(up) = upgrading.take() {
+                        tracing::debug!(sid = %socket.id(), "upgrade timed out");
+                        back_to_polling(&shared.state);
+                        close_bounded(*up.conn, None).await;
+                    }
+                }
+                _ = sleep_opt(close_deadline) => {
+                    socket.mark_closed(CloseReason::ForcedClose);
+                }
             }
         }
-    }
 
-    if let Some(up) = upgrading.take() {
-        close_bounded(*up.conn, None).await;
-    }
-    drop(consumer);
-    let ws = ws.take();
-    engine.finish(&socket);
-    if let Some(w) = ws {
-        match (error_code, peer_close) {
-            _ if stalled || close_frame_sent => {}
-            // Boxed: rare paths that would otherwise widen every driver's state.
-            (Some(code), _) => Box::pin(close_with(w, code)).await,
-            (None, Some(code)) => Box::pin(close_bounded(w, code)).await,
-            (None, None) => Box::pin(close_bounded(w, None)).await,
+        if let Some(up) = upgrading.take() {
+            close_bounded(*up.conn, None).await;
+        }
+        drop(consumer);
+        let ws = ws.take();
+        engine.finish(&socket);
+        if let Some(w) = ws {
+            match (error_code, peer_close) {
+                _ if stalled || close_frame_sent => {}
+                // Boxed: rare paths that would otherwise widen every driver's state.
+                (Some(code), _) => Box::pin(close_with(w, code)).await,
+                (None, Some(code)) => Box::pin(close_bounded(w, code)).await,
+                (None, None) => Box::pin(close_bounded(w, None)).await,
+            }
         }
     }
 }
