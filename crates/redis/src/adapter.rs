@@ -370,18 +370,39 @@ pub(crate) fn route_cluster_response(
     }
 }
 
-/// Receives `expected` answers from `rx` until `deadline`; `Err(received)` when they did not
-/// all come in time.
-pub(crate) async fn collect_answers<T>(
-    rx: &mut mpsc::UnboundedReceiver<T>,
-    expected: usize,
-    deadline: tokio::time::Instant,
-) -> Result<Vec<T>, usize> {
+/// One request of this server to the `servers - 1` others (a request of kind `kind`, named
+/// `name` in its timeout error): registered as `request_id`, then sent by `publish` (called
+/// only once registered: an answer may come back before the send's own reply), then their
+/// answers, all within `timeout` of the send.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn request_answers<K, R, P>(
+    pending: &PendingRequests<K, R>,
+    nsp: &str,
+    kind: K,
+    name: &'static str,
+    request_id: String,
+    servers: usize,
+    timeout: Duration,
+    publish: impl FnOnce() -> P,
+) -> Result<Vec<R>, AdapterError>
+where
+    K: Copy + fmt::Debug + Send + 'static,
+    R: Send + 'static,
+    P: std::future::Future<Output = Result<(), AdapterError>>,
+{
+    let expected = servers.saturating_sub(1);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _guard = pending.register(request_id, Pending::Collect { kind, tx });
+    publish().await?;
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut out = Vec::with_capacity(expected);
     while out.len() < expected {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(r)) => out.push(r),
-            _ => return Err(out.len()),
+            _ => {
+                tracing::debug!(target: "ferrio_redis", %nsp, ?kind, got = out.len(), expected, "request timed out");
+                return Err(AdapterError::Timeout(name));
+            }
         }
     }
     Ok(out)
@@ -803,23 +824,24 @@ impl Inner {
             return Ok(Vec::new());
         }
         let request_id = generate_uid();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let _guard = self
-            .pending
-            .register(request_id.clone(), Pending::Collect { kind, tx });
-        self.publish_request(&make(request_id)).await?;
-        let deadline = tokio::time::Instant::now() + self.config.requests_timeout;
-        collect_answers(&mut rx, servers - 1, deadline)
-            .await
-            .map_err(|got| {
-                tracing::debug!(target: "ferrio_redis", nsp = %self.nsp, ?kind, got, expected = servers - 1, "request timed out");
-                AdapterError::Timeout(match kind {
-                    RequestType::RemoteFetch => "fetchSockets",
-                    RequestType::ServerSideEmit => "serverSideEmit",
-                    RequestType::AllRooms => "allRooms",
-                    _ => "request",
-                })
-            })
+        let name = match kind {
+            RequestType::RemoteFetch => "fetchSockets",
+            RequestType::ServerSideEmit => "serverSideEmit",
+            RequestType::AllRooms => "allRooms",
+            _ => "request",
+        };
+        let request = make(request_id.clone());
+        request_answers(
+            &self.pending,
+            &self.nsp,
+            kind,
+            name,
+            request_id,
+            servers,
+            self.config.requests_timeout,
+            || self.publish_request(&request),
+        )
+        .await
     }
 }
 

@@ -20,10 +20,10 @@ use ferrio::{Namespace, RemoteSocket as LocalRemoteSocket};
 use tokio::sync::mpsc;
 
 use crate::adapter::{
-    answer_payload, broadcast_with_ack_for_peer, collect_answers, err, expected_acks,
-    forward_client_acks, from_wire_socket, local_opts, payload_to_value, ready, request_name,
-    rooms_of, route_cluster_response, server_side_answer, to_wire_socket, value_to_payload,
-    wire_opts, Pending, PendingRequests, DEFAULT_ACK_TIMEOUT,
+    answer_payload, broadcast_with_ack_for_peer, err, expected_acks, forward_client_acks,
+    from_wire_socket, local_opts, payload_to_value, ready, request_answers, request_name, rooms_of,
+    route_cluster_response, server_side_answer, to_wire_socket, value_to_payload, wire_opts,
+    Pending, PendingRequests, DEFAULT_ACK_TIMEOUT,
 };
 use crate::cluster::{generate_uid, ClusterBody, MessageType};
 use crate::{BroadcastFlags, BroadcastOptions, Packet, Value};
@@ -169,18 +169,18 @@ async fn collect<N: ClusterNode>(
         return Ok(Vec::new());
     }
     let request_id = generate_uid();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let _guard = node
-        .pending()
-        .register(request_id.clone(), Pending::Collect { kind, tx });
-    node.publish_request(make(request_id)).await?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    collect_answers(&mut rx, servers - 1, deadline)
-        .await
-        .map_err(|got| {
-            tracing::debug!(target: "ferrio_redis", nsp = %node.nsp(), ?kind, got, expected = servers - 1, "request timed out");
-            AdapterError::Timeout(request_name(kind))
-        })
+    let request = make(request_id.clone());
+    request_answers(
+        node.pending(),
+        node.nsp(),
+        kind,
+        request_name(kind),
+        request_id,
+        servers,
+        timeout,
+        || node.publish_request(request),
+    )
+    .await
 }
 
 /// [`Adapter::broadcast_with_ack`](ferrio::adapter::Adapter::broadcast_with_ack): the local
