@@ -108,6 +108,11 @@ fn parse_frame(rbuf: &mut BytesMut) -> Res<Option<Frame>> {
         126 | 127 => return Ok(None),
         n => (n as usize, 2),
     };
+    if len > MAX_FRAME {
+        return Err(format!(
+            "a {len}-byte frame from the server (at most {MAX_FRAME})"
+        ));
+    }
     if b.len() < head + len {
         if head + len > rbuf.capacity() {
             rbuf.reserve(head + len - rbuf.len());
@@ -150,6 +155,10 @@ fn push_frame(w: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
 
 /// The client's masking key: any key is valid for the server, which unmasks every frame.
 const MASK: [u8; 4] = [0x5a, 0x13, 0xc4, 0x7e];
+
+/// The largest frame the generator takes (the scenarios' messages are tens of bytes): a
+/// length field past it is an error, not an allocation.
+const MAX_FRAME: usize = 1 << 20;
 
 /// Bytes of read buffer kept free before each read.
 const READ_CHUNK: usize = 8 * 1024;
@@ -376,6 +385,13 @@ mod tests {
             ["text 42[\"tick\"]", "ping p", &format!("text {long}")]
         );
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn refuses_a_frame_longer_than_the_limit() {
+        let mut huge = BytesMut::from(&[0x81, 127, 0xff, 0, 0, 0, 0, 0, 0, 0][..]);
+        assert!(parse_frame(&mut huge).is_err());
+        assert!(huge.capacity() < 1 << 20, "nothing reserved for it");
     }
 
     #[test]
