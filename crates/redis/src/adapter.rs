@@ -408,6 +408,50 @@ where
     Ok(out)
 }
 
+/// What this server's broadcast with acks to the others needs before it is published: its
+/// request id, registered until a second after `timeout` (late acks are dropped once the caller
+/// stopped waiting), with client counts to the returned receiver and client acks to `acks`;
+/// the wire options, with the timeout flag Node sends; and the timeout itself (the `timeout`
+/// flag, or the ack default).
+pub(crate) struct BroadcastWithAck {
+    pub(crate) request_id: String,
+    pub(crate) opts: BroadcastOptions,
+    pub(crate) timeout: Duration,
+    pub(crate) counts: mpsc::UnboundedReceiver<u64>,
+}
+
+impl BroadcastWithAck {
+    pub(crate) fn register<K: Send + 'static, R: Send + 'static>(
+        pending: &Arc<PendingRequests<K, R>>,
+        handle: &tokio::runtime::Handle,
+        opts: &LocalOptions,
+        acks: mpsc::UnboundedSender<Payload>,
+    ) -> Self {
+        let timeout = opts.flags.timeout.unwrap_or(DEFAULT_ACK_TIMEOUT);
+        let request_id = generate_uid();
+        let (counts_tx, counts) = mpsc::unbounded_channel();
+        pending.register_for(
+            handle,
+            request_id.clone(),
+            Pending::Broadcast {
+                counts: counts_tx,
+                acks,
+            },
+            timeout + Duration::from_secs(1),
+        );
+        let mut wire = wire_opts(opts, true);
+        if let Some(f) = wire.flags.as_mut() {
+            f.set("timeout", Value::UInt(timeout.as_millis() as u64));
+        }
+        BroadcastWithAck {
+            request_id,
+            opts: wire,
+            timeout,
+            counts,
+        }
+    }
+}
+
 /// How many acknowledgements a broadcast with acks (of namespace `nsp`) expects, once its
 /// request is `published`: `local` plus the client counts of the other servers (`servers`
 /// counts them all) received on `counts` within `timeout`. A server that did not tell its
@@ -924,28 +968,12 @@ impl Adapter for RedisAdapter {
             return ready(local_count);
         };
         let inner = self.inner.clone();
-        let timeout = opts.flags.timeout.unwrap_or(DEFAULT_ACK_TIMEOUT);
-        let request_id = generate_uid();
-        let (counts_tx, counts) = mpsc::unbounded_channel();
-        // Late acks are dropped once the caller stopped waiting.
-        inner.pending.register_for(
-            &inner.driver.handle,
-            request_id.clone(),
-            Pending::Broadcast {
-                counts: counts_tx,
-                acks,
-            },
-            timeout + Duration::from_secs(1),
-        );
-        let mut wire = wire_opts(opts, true);
-        if let Some(f) = wire.flags.as_mut() {
-            f.set("timeout", Value::UInt(timeout.as_millis() as u64));
-        }
+        let b = BroadcastWithAck::register(&inner.pending, &inner.driver.handle, opts, acks);
         let published = inner.publish_request(&Request::Broadcast {
             uid: Some(inner.uid().to_owned()),
-            request_id: request_id.clone(),
+            request_id: b.request_id,
             packet: Packet::event(value, Some(inner.nsp.clone())),
-            opts: wire,
+            opts: b.opts,
         });
         let servers = inner
             .driver
@@ -955,9 +983,9 @@ impl Adapter for RedisAdapter {
             inner.nsp.clone(),
             published,
             servers,
-            counts,
+            b.counts,
             local_count,
-            timeout,
+            b.timeout,
         ))
     }
 

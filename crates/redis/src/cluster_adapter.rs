@@ -23,10 +23,10 @@ use crate::adapter::{
     answer_payload, broadcast_with_ack_for_peer, err, expected_acks, forward_client_acks,
     from_wire_socket, local_opts, payload_to_value, ready, request_answers, request_name, rooms_of,
     route_cluster_response, server_side_answer, to_wire_socket, value_to_payload, wire_opts,
-    Pending, PendingRequests, DEFAULT_ACK_TIMEOUT,
+    BroadcastWithAck, PendingRequests,
 };
 use crate::cluster::{generate_uid, ClusterBody, MessageType};
-use crate::{BroadcastFlags, BroadcastOptions, Packet, Value};
+use crate::{BroadcastFlags, BroadcastOptions, Packet};
 
 /// A future that resolves once Redis took a message (or could not).
 pub(crate) type Sent = Pin<Box<dyn Future<Output = Result<(), AdapterError>> + Send + 'static>>;
@@ -198,35 +198,19 @@ pub(crate) fn broadcast_with_ack<N: ClusterNode>(
     let Some(Ok(value)) = value else {
         return ready(local_count);
     };
-    let timeout = opts.flags.timeout.unwrap_or(DEFAULT_ACK_TIMEOUT);
-    let request_id = generate_uid();
-    let (counts_tx, counts) = mpsc::unbounded_channel();
-    // Late acks are dropped once the caller stopped waiting.
-    node.pending().register_for(
-        node.handle(),
-        request_id.clone(),
-        Pending::Broadcast {
-            counts: counts_tx,
-            acks,
-        },
-        timeout + Duration::from_secs(1),
-    );
-    let mut wire = wire_opts(opts, true);
-    if let Some(f) = wire.flags.as_mut() {
-        f.set("timeout", Value::UInt(timeout.as_millis() as u64));
-    }
+    let b = BroadcastWithAck::register(node.pending(), node.handle(), opts, acks);
     let published = node.publish_request(ClusterBody::Broadcast {
         packet: Packet::event(value, None),
-        request_id: Some(request_id),
-        opts: wire,
+        request_id: Some(b.request_id),
+        opts: b.opts,
     });
     Box::pin(expected_acks(
         node.nsp().to_owned(),
         published,
         node.server_count(),
-        counts,
+        b.counts,
         local_count,
-        timeout,
+        b.timeout,
     ))
 }
 
