@@ -554,7 +554,13 @@ impl<H: EngineHandler> Engine<H> {
             s.insert(sid, socket.clone());
         }
         tracing::debug!(sid = %sid, transport = if state == WEBSOCKET { "websocket" } else { "polling" }, "session opened");
-        self.0.handler.on_open(&socket);
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.0.handler.on_open(&socket)
+        }));
+        if opened.is_err() {
+            tracing::error!(target: "ferrio_engine", sid = %sid, "on_open panicked: closing the session");
+            socket.mark_closed(CloseReason::ForcedClose);
+        }
         socket
     }
 
@@ -573,7 +579,13 @@ impl<H: EngineHandler> Engine<H> {
         if removed.is_some() {
             let reason = socket.close_reason().unwrap_or(CloseReason::TransportClose);
             tracing::debug!(sid = %socket.id(), %reason, "session closed");
-            self.0.handler.on_close(socket, reason);
+            // The session is already removed; a panic must not unwind the driver.
+            let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.0.handler.on_close(socket, reason)
+            }));
+            if closed.is_err() {
+                tracing::error!(target: "ferrio_engine", sid = %socket.id(), "on_close panicked");
+            }
         }
     }
 }

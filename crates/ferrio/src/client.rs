@@ -285,7 +285,7 @@ impl Client {
         };
         let auth = auth.unwrap_or_else(|| Value::Object(Default::default()));
         let fut = connect(ns, conn.clone(), auth);
-        run_inline(Box::pin(fut));
+        run_inline(Box::pin(fut), conn);
     }
 }
 

@@ -24,6 +24,10 @@ pub enum DisconnectReason {
     ClientNamespaceDisconnect,
     /// `server namespace disconnect`: the server called [`disconnect`](crate::SocketRef::disconnect).
     ServerNamespaceDisconnect,
+    /// `handler panicked` (Ferrio only): a callback of the application (handler, middleware,
+    /// listener) panicked while handling this connection, which was closed. In Node the
+    /// exception would end the process.
+    HandlerPanicked,
 }
 
 impl DisconnectReason {
@@ -39,6 +43,7 @@ impl DisconnectReason {
             DisconnectReason::ForcedServerClose => "forced server close",
             DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
             DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::HandlerPanicked => "handler panicked",
         }
     }
 

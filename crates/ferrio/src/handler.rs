@@ -26,10 +26,13 @@
 //! synchronously until its first `.await` that is not ready, before the next packet is read,
 //! like JavaScript's event listeners. Work that waits continues on its own task.
 
+use crate::client::Conn;
 use crate::parser::{from_args, Payload};
 use crate::socket::{AckSender, SocketRef};
+use crate::DisconnectReason;
 use serde::de::DeserializeOwned;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -38,18 +41,69 @@ pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Runs `fut` until it first waits, then on its own task: keeps the synchronous part of
 /// handlers in arrival order without a task per event.
-pub(crate) fn run_inline(mut fut: BoxFuture) {
+///
+/// Every poll is under `catch_unwind`: a panic is logged and closes `conn` with
+/// [`DisconnectReason::HandlerPanicked`] (see [`panicked`]).
+pub(crate) fn run_inline(mut fut: BoxFuture, conn: &Conn) {
     let mut cx = Context::from_waker(Waker::noop());
-    let polled =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
-    match polled {
+    match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
         Ok(Poll::Ready(())) => {}
         // The noop waker is replaced when the task polls the future again.
         Ok(Poll::Pending) => {
-            tokio::spawn(fut);
+            tokio::spawn(Guarded {
+                fut,
+                conn: conn.clone(),
+            });
         }
-        Err(_) => tracing::error!(target: "ferrio::handler", "a handler panicked"),
+        Err(panic) => panicked(conn, "a handler", &*panic),
     }
+}
+
+/// The rest of a handler, on its own task, still isolated.
+struct Guarded {
+    fut: BoxFuture,
+    conn: Conn,
+}
+
+impl Future for Guarded {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        match catch_unwind(AssertUnwindSafe(|| this.fut.as_mut().poll(cx))) {
+            Ok(p) => p,
+            Err(panic) => {
+                panicked(&this.conn, "a handler", &*panic);
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+/// Calls a user callback `f` (named `what` in the log); a panic is caught, logged and closes
+/// `conn` (see [`panicked`]), and gives `None`.
+pub(crate) fn isolate<R>(conn: &Conn, what: &'static str, f: impl FnOnce() -> R) -> Option<R> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(panic) => {
+            panicked(conn, what, &*panic);
+            None
+        }
+    }
+}
+
+/// A user callback panicked: logs it (`ferrio::handler`, error) and closes the connection with
+/// [`DisconnectReason::HandlerPanicked`]. Every socket of the connection then leaves its
+/// namespace as on any close (rooms, acks, recovery, `disconnect` listeners), so nothing is
+/// left behind. (Node's `socket.io` lets the exception kill the process.)
+pub(crate) fn panicked(conn: &Conn, what: &str, panic: &(dyn std::any::Any + Send)) {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("");
+    tracing::error!(target: "ferrio::handler", conn = %conn.id(), panic = message, "{what} panicked: closing the connection");
+    conn.close(DisconnectReason::HandlerPanicked);
 }
 
 /// What an event handler is called with.

@@ -209,7 +209,21 @@ impl Namespace {
         let listeners = read(&self.room_listeners).clone();
         for l in &listeners {
             for e in &events {
-                l(e);
+                let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(e)));
+                if let Err(panic) = call {
+                    // The rooms changed before the listeners ran: nothing is half done. The
+                    // socket the event is about loses its connection.
+                    let sid = match e {
+                        RoomEvent::Join(_, sid) | RoomEvent::Leave(_, sid) => Some(*sid),
+                        RoomEvent::Create(_) | RoomEvent::Delete(_) => None,
+                    };
+                    match sid.and_then(|sid| self.socket(sid)) {
+                        Some(s) => crate::handler::panicked(&s.0.conn, "a room listener", &*panic),
+                        None => {
+                            tracing::error!(target: "ferrio::handler", "a room listener panicked")
+                        }
+                    }
+                }
             }
         }
     }

@@ -3,7 +3,7 @@
 use crate::adapter::Room;
 use crate::client::Conn;
 use crate::errors::{AckError, DisconnectReason, EmitError};
-use crate::handler::{erase, run_inline, ErasedEventHandler, EventHandler, EventParts};
+use crate::handler::{erase, isolate, run_inline, ErasedEventHandler, EventHandler, EventParts};
 use crate::handshake::Handshake;
 use crate::namespace::Namespace;
 use crate::operators::BroadcastOperators;
@@ -352,7 +352,13 @@ impl SocketRef {
             data.attachments.clone(),
         );
         for f in listeners {
-            f(self, event, &args);
+            if isolate(&self.0.conn, "an on_any_outgoing listener", || {
+                f(self, event, &args)
+            })
+            .is_none()
+            {
+                return;
+            }
         }
     }
 
@@ -530,8 +536,12 @@ impl SocketRef {
         }
         tracing::debug!(target: "ferrio::socket", id = %self.0.id, nsp = %self.0.ns.name, %reason, "disconnect");
         let disconnecting = self.listeners().disconnecting.clone();
+        let conn = &self.0.conn;
         for h in disconnecting {
-            run_inline(h(self.clone(), reason));
+            if let Some(fut) = isolate(conn, "a disconnecting listener", || h(self.clone(), reason))
+            {
+                run_inline(fut, conn);
+            }
         }
         if reason.is_recoverable() {
             if let (Some(store), Some(pid)) = (&self.0.ns.recovery, self.0.pid) {
@@ -545,7 +555,9 @@ impl SocketRef {
         }
         let disconnect = self.listeners().disconnect.clone();
         for h in disconnect {
-            run_inline(h(self.clone(), reason));
+            if let Some(fut) = isolate(conn, "a disconnect listener", || h(self.clone(), reason)) {
+                run_inline(fut, conn);
+            }
         }
         // Handlers may hold clones of this socket; drop the listeners to break cycles.
         *self.listeners_mut() = Listeners::default();
@@ -576,16 +588,23 @@ impl SocketRef {
                 l.error.clone(),
             )
         };
+        let conn = &self.0.conn;
         for mw in &middlewares {
-            if let Err(e) = mw(self, &event, &data) {
-                if let Some(h) = &error {
-                    h(self, &e);
+            match isolate(conn, "a packet middleware", || mw(self, &event, &data)) {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    if let Some(h) = &error {
+                        isolate(conn, "an error listener", || h(self, &e));
+                    }
+                    return;
                 }
-                return;
+                None => return,
             }
         }
         for f in &any {
-            f(self, &event, &data);
+            if isolate(conn, "an on_any listener", || f(self, &event, &data)).is_none() {
+                return;
+            }
         }
         let Some(handler) = handler else {
             tracing::trace!(target: "ferrio::socket", %event, "no handler");
@@ -600,8 +619,11 @@ impl SocketRef {
                 id,
             },
         };
-        if let Some(fut) = handler(parts) {
-            run_inline(Box::pin(tracing::Instrument::instrument(fut, self.span())));
+        if let Some(Some(fut)) = isolate(conn, "an event handler", || handler(parts)) {
+            run_inline(
+                Box::pin(tracing::Instrument::instrument(fut, self.span())),
+                conn,
+            );
         }
     }
 

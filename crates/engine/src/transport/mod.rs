@@ -19,6 +19,22 @@ pub(crate) enum Next {
     Close(CloseReason),
 }
 
+/// Gives a message to the handler. A panic is caught (the driver must survive it to remove
+/// the session and call [`EngineHandler::on_close`]), logged, and closes the session with
+/// `forced close`.
+fn on_message<H: EngineHandler>(engine: &Engine<H>, socket: &Socket<H::Data>, m: Message) -> Next {
+    let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        engine.handler().on_message(socket, m)
+    }));
+    match call {
+        Ok(()) => Next::Continue,
+        Err(_) => {
+            tracing::error!(target: "ferrio_engine", sid = %socket.id(), "on_message panicked: closing the session");
+            Next::Close(CloseReason::ForcedClose)
+        }
+    }
+}
+
 /// The common packet rules of every transport once a session is open.
 pub(crate) fn on_packet<H: EngineHandler>(
     engine: &Engine<H>,
@@ -26,14 +42,8 @@ pub(crate) fn on_packet<H: EngineHandler>(
     packet: Packet,
 ) -> Next {
     match packet {
-        Packet::Message(text) => {
-            engine.handler().on_message(socket, Message::Text(text));
-            Next::Continue
-        }
-        Packet::Binary(bytes) => {
-            engine.handler().on_message(socket, Message::Binary(bytes));
-            Next::Continue
-        }
+        Packet::Message(text) => on_message(engine, socket, Message::Text(text)),
+        Packet::Binary(bytes) => on_message(engine, socket, Message::Binary(bytes)),
         Packet::Pong(_) => match socket.protocol() {
             crate::ProtocolVersion::V3 => Next::Close(CloseReason::TransportError),
             _ => Next::Heartbeat,
