@@ -25,6 +25,11 @@
 //! Handlers of one socket start in the order the packets arrived: each handler runs
 //! synchronously until its first `.await` that is not ready, before the next packet is read,
 //! like JavaScript's event listeners. Work that waits continues on its own task.
+//!
+//! A panic in a handler (before or after an `.await`), a middleware or a listener is caught:
+//! it is logged (`error`, target `ferrio::handler`) and the connection it ran for is closed
+//! with [`DisconnectReason::HandlerPanicked`]; its sockets leave their namespaces as on any
+//! close, so nothing stays behind. (In Node a throwing listener ends the process.)
 
 use crate::client::Conn;
 use crate::parser::{from_args, Payload};
